@@ -1,0 +1,459 @@
+//! LINSTOR's etcd backend (LINSTOR 1.1 – 1.33.x) as a [`Source`] and a [`Target`].
+//!
+//! Reads are paginated range reads pinned to one revision, so an export is a consistent
+//! point-in-time copy however long it takes. Writes follow LINSTOR's import: one key per column,
+//! transactions of at most `ops_per_transaction` operations, then `DBHISTORY/version`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, KvClient, TlsOptions, Txn, TxnOp};
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use super::{Event, Source, Target};
+use crate::error::{Error, Result};
+use crate::etcd_layout::{
+    prefix_range_end, row_entries, table_prefix, RowAssembler, BLOCKING_DB_VERSION, DB_VERSION_KEY, IMPORT_MARKER_KEY,
+    ROLLBACK_DIR,
+};
+use crate::export::ExportMeta;
+use crate::row::Row;
+use crate::schema::{DataVersion, Release, Table, RELEASES};
+use crate::store::EtcdSettings;
+
+/// Keys per range request while reading.
+const PAGE_KEYS: i64 = 4096;
+/// Request bytes per write transaction; etcd's default `--max-request-bytes` is 1.5 MiB.
+const TXN_BYTES: usize = 1024 * 1024;
+/// Write transactions in flight at once.
+const TXNS_IN_FLIGHT: usize = 8;
+
+/// A connection to one etcd cluster and LINSTOR prefix.
+#[derive(Clone)]
+pub struct EtcdStore {
+    settings: EtcdSettings,
+    kv: KvClient,
+}
+
+impl EtcdStore {
+    /// Connects and checks that etcd answers.
+    pub async fn connect(settings: EtcdSettings) -> Result<EtcdStore> {
+        let endpoints = settings.endpoints.join(",");
+        let connect_error = |source: etcd_client::Error| Error::EtcdConnect { endpoints: endpoints.clone(), source: Box::new(source) };
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_timeout(Duration::from_secs(60));
+        if let Some((user, password)) = &settings.credentials {
+            options = options.with_user(user.clone(), password.clone());
+        }
+        if let Some(tls) = tls_options(&settings)? {
+            options = options.with_tls(tls);
+        }
+        let client = Client::connect(&settings.endpoints, Some(options)).await.map_err(connect_error)?;
+        let mut kv = client.kv_client().max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX);
+        // The client connects lazily: one read proves the address, TLS and credentials.
+        let probe = format!("{}{DB_VERSION_KEY}", settings.prefix());
+        kv.get(probe, Some(GetOptions::new().with_count_only())).await.map_err(connect_error)?;
+        Ok(EtcdStore { settings, kv })
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &EtcdSettings {
+        &self.settings
+    }
+
+    fn describe(&self) -> String {
+        format!("etcd://{} (prefix {})", self.settings.endpoints.join(","), self.settings.prefix())
+    }
+
+    fn etcd_error(&self, operation: &'static str, prefix: &str) -> impl Fn(etcd_client::Error) -> Error {
+        let prefix = prefix.to_owned();
+        move |source| Error::Etcd { operation, prefix: prefix.clone(), source: Box::new(source) }
+    }
+
+    async fn get_value(&mut self, key: &str, revision: i64) -> Result<(Option<String>, i64)> {
+        let options = GetOptions::new().with_revision(revision);
+        let response = self.kv.get(key, Some(options)).await.map_err(self.etcd_error("read", key))?;
+        let revision = response.header().map_or(0, |h| h.revision());
+        let value = match response.kvs().first() {
+            Some(kv) => Some(kv.value_str().map_err(self.etcd_error("read", key))?.to_owned()),
+            None => None,
+        };
+        Ok((value, revision))
+    }
+
+    async fn count(&mut self, start: &str, revision: i64) -> Result<i64> {
+        let options = GetOptions::new().with_range(prefix_range_end(start)).with_count_only().with_revision(revision);
+        let response = self.kv.get(start, Some(options)).await.map_err(self.etcd_error("read", start))?;
+        Ok(response.count())
+    }
+
+    /// What the prefix holds: the stored version, an unfinished import, a rollback journal, key count.
+    async fn state(&mut self, revision: i64) -> Result<StoreState> {
+        let prefix = self.settings.prefix();
+        let (version, revision) = self.get_value(&format!("{prefix}{DB_VERSION_KEY}"), revision).await?;
+        let (marker, _) = self.get_value(&format!("{prefix}{IMPORT_MARKER_KEY}"), revision).await?;
+        let rollback_keys = self.count(&format!("{}{ROLLBACK_DIR}", self.settings.prefix_raw), revision).await?;
+        let keys = self.count(&prefix, revision).await?;
+        Ok(StoreState { revision, version, marker, rollback_keys, keys })
+    }
+
+    /// Runs transactions of puts/deletes, several in flight, each within the count and byte limits.
+    async fn run_ops(&mut self, ops: Vec<(TxnOp, usize)>) -> Result<()> {
+        let limit = self.settings.ops_per_transaction.max(1);
+        let prefix = self.settings.prefix();
+        let mut in_flight = FuturesUnordered::new();
+        let mut batch: Vec<TxnOp> = Vec::new();
+        let mut bytes = 0usize;
+        let mut batches = Vec::new();
+        for (op, size) in ops {
+            if !batch.is_empty() && (batch.len() >= limit || bytes + size > TXN_BYTES) {
+                batches.push(std::mem::take(&mut batch));
+                bytes = 0;
+            }
+            bytes += size;
+            batch.push(op);
+        }
+        if !batch.is_empty() {
+            batches.push(batch);
+        }
+        for batch in batches {
+            if in_flight.len() >= TXNS_IN_FLIGHT {
+                if let Some(result) = in_flight.next().await {
+                    result?;
+                }
+            }
+            let mut kv = self.kv.clone();
+            let error = self.etcd_error("write", &prefix);
+            in_flight.push(async move { kv.txn(Txn::new().and_then(batch)).await.map(|_| ()).map_err(error) });
+        }
+        while let Some(result) = in_flight.next().await {
+            result?;
+        }
+        Ok(())
+    }
+}
+
+struct StoreState {
+    revision: i64,
+    version: Option<String>,
+    marker: Option<String>,
+    rollback_keys: i64,
+    keys: i64,
+}
+
+fn tls_options(settings: &EtcdSettings) -> Result<Option<TlsOptions>> {
+    let Some(ca_path) = &settings.ca_certificate else {
+        return Ok(None);
+    };
+    let read = |setting: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| Error::Tls { setting, path: path.to_owned(), detail: e.to_string() })
+    };
+    let mut tls = TlsOptions::new().ca_certificate(Certificate::from_pem(read("ca_certificate", ca_path)?));
+    if let Some((cert_path, key_path)) = &settings.client_identity {
+        let key = read("client_key_pkcs8_pem", key_path)?;
+        if key.windows(b"ENCRYPTED PRIVATE KEY".len()).any(|w| w == b"ENCRYPTED PRIVATE KEY") {
+            return Err(Error::Tls {
+                setting: "client_key_pkcs8_pem",
+                path: key_path.clone(),
+                detail: "encrypted client keys (client_key_password) are not supported; write an unencrypted copy with \
+                         `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.plain`, readable by its owner only"
+                    .into(),
+            });
+        }
+        if !key.windows(b"BEGIN PRIVATE KEY".len()).any(|w| w == b"BEGIN PRIVATE KEY") {
+            return Err(Error::Tls {
+                setting: "client_key_pkcs8_pem",
+                path: key_path.clone(),
+                detail: "not a PKCS#8 PEM key (LINSTOR requires PKCS#8); convert it with `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pkcs8`".into(),
+            });
+        }
+        tls = tls.identity(Identity::from_pem(read("client_certificate", cert_path)?, key));
+    }
+    Ok(Some(tls))
+}
+
+/// Reads a LINSTOR database from etcd at one revision.
+pub struct EtcdSource {
+    store: EtcdStore,
+    revision: i64,
+    tables: std::slice::Iter<'static, Table>,
+    reading: Option<TableRead>,
+}
+
+struct TableRead {
+    table: &'static Table,
+    next_key: Vec<u8>,
+    end_key: Vec<u8>,
+    assembler: RowAssembler<'static>,
+    done: bool,
+}
+
+impl EtcdSource {
+    /// A source over `store` (nothing is read until [`Source::open`]).
+    pub fn new(store: EtcdStore) -> EtcdSource {
+        EtcdSource { store, revision: 0, tables: [].iter(), reading: None }
+    }
+
+    async fn read_page(&mut self) -> Result<Vec<Row>> {
+        let Some(read) = self.reading.as_mut() else { return Ok(Vec::new()) };
+        let options = GetOptions::new().with_range(read.end_key.clone()).with_limit(PAGE_KEYS).with_revision(self.revision);
+        let prefix = table_prefix(&self.store.settings.prefix(), read.table);
+        let mut response =
+            self.store.kv.get(read.next_key.clone(), Some(options)).await.map_err(self.store.etcd_error("read", &prefix))?;
+        let more = response.more();
+        let mut rows = Vec::new();
+        let kvs = response.take_kvs();
+        for kv in &kvs {
+            let key = kv.key_str().map_err(self.store.etcd_error("read", &prefix))?;
+            let value = kv.value_str().map_err(self.store.etcd_error("read", &prefix))?;
+            read.assembler.push(key, value, &mut rows)?;
+        }
+        match kvs.last() {
+            Some(last) if more => {
+                let mut next = last.key().to_vec();
+                next.push(0);
+                read.next_key = next;
+            }
+            _ => {
+                read.assembler.finish(&mut rows)?;
+                read.done = true;
+            }
+        }
+        Ok(rows)
+    }
+}
+
+#[async_trait]
+impl Source for EtcdSource {
+    fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    async fn open(&mut self) -> Result<ExportMeta> {
+        let state = self.store.state(0).await?;
+        self.revision = state.revision;
+        let release = release_of(&self.store.describe(), &self.store.settings, &state)?;
+        self.tables = release.data_version.schema().tables.iter();
+        let now = now_ms();
+        Ok(ExportMeta::for_release(release, "etcd", now))
+    }
+
+    async fn next_event(&mut self) -> Result<Option<Event>> {
+        loop {
+            match &self.reading {
+                None => {
+                    let Some(table) = self.tables.next() else { return Ok(None) };
+                    let prefix = table_prefix(&self.store.settings.prefix(), table);
+                    self.reading = Some(TableRead {
+                        table,
+                        end_key: prefix_range_end(&prefix),
+                        next_key: prefix.into_bytes(),
+                        assembler: RowAssembler::new(&self.store.settings.prefix(), table),
+                        done: false,
+                    });
+                    return Ok(Some(Event::TableStart(table)));
+                }
+                Some(read) if read.done => {
+                    if read.assembler.skipped_keys > 0 {
+                        tracing::debug!(table = read.table.name, keys = read.assembler.skipped_keys, "skipped keys of unknown columns");
+                    }
+                    self.reading = None;
+                    return Ok(Some(Event::TableEnd));
+                }
+                Some(_) => {
+                    let rows = self.read_page().await?;
+                    if !rows.is_empty() {
+                        return Ok(Some(Event::Rows(rows)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The release whose data the store holds, or a clear refusal.
+fn release_of(store: &str, settings: &EtcdSettings, state: &StoreState) -> Result<&'static Release> {
+    if let Some(marker) = &state.marker {
+        return Err(Error::IncompleteImport { store: store.to_owned(), detail: marker.clone() });
+    }
+    if state.rollback_keys > 0 {
+        return Err(Error::UnsupportedVersion {
+            store: store.to_owned(),
+            detail: format!(
+                "LINSTOR's rollback journal ({}{ROLLBACK_DIR}) holds {} keys: a LINSTOR transaction was interrupted. \
+                 Start the LINSTOR controller once so that it rolls back, stop it, then retry",
+                settings.prefix_raw, state.rollback_keys
+            ),
+        });
+    }
+    let Some(text) = &state.version else {
+        let detail = if state.keys > 0 {
+            format!("{} keys under {} but no {DB_VERSION_KEY} key; this is not a LINSTOR database, or not a complete one", state.keys, settings.prefix())
+        } else {
+            format!("no keys under {}; check the address and [db.etcd] prefix", settings.prefix())
+        };
+        return Err(Error::NotLinstor { store: store.to_owned(), detail });
+    };
+    let stored: u32 = text.trim().parse().map_err(|_| Error::NotLinstor {
+        store: store.to_owned(),
+        detail: format!("{DB_VERSION_KEY} is '{text}', not a number"),
+    })?;
+    if let Some(release) = Release::for_etcd_version(stored) {
+        return Ok(release);
+    }
+    let newest = RELEASES.iter().filter_map(|r| r.etcd_last).max().unwrap_or(0) + 1;
+    let oldest = RELEASES.iter().filter_map(|r| r.etcd_last).min().unwrap_or(0) + 1;
+    if stored > newest {
+        return Err(Error::TooNew { what: store.to_owned(), found: format!("etcd DB version {stored}"), newest: format!("etcd DB version {newest}") });
+    }
+    let detail = if (1..=34).contains(&stored) {
+        format!("etcd DB version {stored} is from LINSTOR 1.8 or older; LINSTOR itself cannot upgrade it (\"Last supported Linstor version for that is 1.8.x\")")
+    } else {
+        format!(
+            "etcd DB version {stored} is from a LINSTOR older than 1.24 (this tool reads versions {oldest} to {newest}); \
+             start a LINSTOR 1.24 – 1.33 controller on it once so that it migrates the database, stop it, then retry"
+        )
+    };
+    Err(Error::UnsupportedVersion { store: store.to_owned(), detail })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Writes a LINSTOR database into etcd the way `linstor-database import-db` does.
+pub struct EtcdTarget {
+    store: EtcdStore,
+    wrote_access_types: bool,
+}
+
+impl EtcdTarget {
+    /// A target over `store`.
+    pub fn new(store: EtcdStore) -> EtcdTarget {
+        EtcdTarget { store, wrote_access_types: false }
+    }
+
+    fn put(key: String, value: String) -> (TxnOp, usize) {
+        let size = key.len() + value.len() + 16;
+        (TxnOp::put(key, value, None), size)
+    }
+
+    /// The four `SEC_ACCESS_TYPES` rows of LINSTOR's `Migration_00_Init` (the table is never exported,
+    /// so a fresh target needs them from here), written with their PK-column keys as the init does.
+    fn access_type_ops(&self, table: &Table) -> Vec<(TxnOp, usize)> {
+        let prefix = self.store.settings.prefix();
+        [("CONTROL", 15), ("CHANGE", 7), ("USE", 3), ("VIEW", 1)]
+            .into_iter()
+            .flat_map(|(name, value)| {
+                let base = format!("{prefix}{}/{name}/", table.name);
+                [
+                    EtcdTarget::put(format!("{base}ACCESS_TYPE_NAME"), name.to_owned()),
+                    EtcdTarget::put(format!("{base}ACCESS_TYPE_VALUE"), value.to_string()),
+                ]
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Target for EtcdTarget {
+    fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    async fn preflight(&mut self, meta: &ExportMeta, replace: bool) -> Result<()> {
+        let store = self.store.describe();
+        if meta.data_version > DataVersion::LAST_ETCD || meta.etcd_version.is_none() {
+            return Err(Error::DataVersionNotSupported {
+                store,
+                data_version: meta.data_version,
+                reason: format!(
+                    "LINSTOR stored data on etcd up to {} (LINSTOR 1.33.x); this data is from LINSTOR {} which has no etcd backend. Import it into k8s instead",
+                    DataVersion::LAST_ETCD,
+                    meta.linstor_version
+                ),
+            });
+        }
+        let state = self.store.state(0).await?;
+        if let Some(marker) = state.marker {
+            return if replace { Ok(()) } else { Err(Error::IncompleteImport { store, detail: marker }) };
+        }
+        if state.keys > 0 && !replace {
+            let version = state.version.map_or_else(|| "no DBHISTORY/version".to_owned(), |v| format!("DBHISTORY/version = {v}"));
+            return Err(Error::TargetNotEmpty { store, detail: format!("{} keys under {}, {version}", state.keys, self.store.settings.prefix()) });
+        }
+        Ok(())
+    }
+
+    async fn begin(&mut self, meta: &ExportMeta) -> Result<()> {
+        let prefix = self.store.settings.prefix();
+        let marker = serde_json::json!({
+            "tool": format!("linstor-db {}", crate::TOOL_VERSION),
+            "started_ms": now_ms(),
+            "data_version": meta.data_version.as_str(),
+            "linstor_version": meta.linstor_version,
+            "finish": "re-run the import with --replace",
+            "undo": format!("delete every key under {prefix}"),
+        })
+        .to_string();
+        // The marker and the blocking version go first, in one transaction: from here on LINSTOR
+        // refuses to start on this prefix and `linstor-db info` reports the unfinished import.
+        self.store
+            .run_ops(vec![
+                EtcdTarget::put(format!("{prefix}{IMPORT_MARKER_KEY}"), marker),
+                EtcdTarget::put(format!("{prefix}{DB_VERSION_KEY}"), BLOCKING_DB_VERSION.to_owned()),
+            ])
+            .await?;
+        // A left-over LINSTOR journal would be replayed over the imported data at the next start.
+        let rollback = format!("{}{ROLLBACK_DIR}", self.store.settings.prefix_raw);
+        let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(&rollback));
+        self.store.kv.delete(rollback.clone(), Some(options)).await.map_err(self.store.etcd_error("delete", &rollback))?;
+        Ok(())
+    }
+
+    async fn begin_table(&mut self, table: &'static Table) -> Result<()> {
+        // LINSTOR's import truncates exactly the tables present in the file.
+        let start = table_prefix(&self.store.settings.prefix(), table);
+        let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(&start));
+        self.store.kv.delete(start.clone(), Some(options)).await.map_err(self.store.etcd_error("delete", &start))?;
+        self.wrote_access_types |= table.name == "SEC_ACCESS_TYPES";
+        Ok(())
+    }
+
+    async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<()> {
+        let prefix = self.store.settings.prefix();
+        let mut ops = Vec::with_capacity(rows.len() * table.columns.len());
+        for row in &rows {
+            for (key, value) in row_entries(&prefix, table, row) {
+                ops.push(EtcdTarget::put(key, value));
+            }
+        }
+        self.store.run_ops(ops).await
+    }
+
+    async fn end_table(&mut self, _table: &'static Table) -> Result<()> {
+        Ok(())
+    }
+
+    async fn commit(&mut self, meta: &ExportMeta) -> Result<()> {
+        let prefix = self.store.settings.prefix();
+        if !self.wrote_access_types {
+            if let Some(table) = meta.data_version.schema().table("SEC_ACCESS_TYPES") {
+                let start = table_prefix(&prefix, table);
+                if self.store.count(&start, 0).await? == 0 {
+                    let ops = self.access_type_ops(table);
+                    self.store.run_ops(ops).await?;
+                }
+            }
+        }
+        let etcd_last = meta.etcd_version.ok_or_else(|| Error::Internal("commit without etcd_version".into()))?;
+        let finish = vec![
+            EtcdTarget::put(format!("{prefix}{DB_VERSION_KEY}"), (etcd_last + 1).to_string()),
+            (TxnOp::delete(format!("{prefix}{IMPORT_MARKER_KEY}"), None), 64),
+        ];
+        self.store.run_ops(finish).await
+    }
+}

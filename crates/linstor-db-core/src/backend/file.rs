@@ -1,0 +1,233 @@
+//! LINSTOR export-db JSON files as a [`Source`] and a [`Target`].
+//!
+//! Reading runs the streaming parser on a blocking thread that hands batches over a bounded channel.
+//! Writing goes to a hidden temporary file with owner-only permissions that replaces the target
+//! path only once complete, so a failed export never leaves a partial file behind.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::{Event, Source, Target};
+use crate::error::{Error, Result};
+use crate::export::{read_export, ExportMeta, ExportWriter, Flow, ReadEvent};
+use crate::row::Row;
+use crate::schema::{Table, NEVER_EXPORTED, SPACE_TRACKING};
+
+/// Rows per batch handed from the parser thread.
+const BATCH_ROWS: usize = 1024;
+
+enum Message {
+    Meta(ExportMeta),
+    Event(Event),
+}
+
+/// Reads an export file.
+pub struct ExportFileSource {
+    path: PathBuf,
+    rx: Option<mpsc::Receiver<Result<Message>>>,
+}
+
+impl ExportFileSource {
+    /// A source for the file at `path` (nothing is read until [`Source::open`]).
+    pub fn new(path: impl Into<PathBuf>) -> ExportFileSource {
+        ExportFileSource { path: path.into(), rx: None }
+    }
+}
+
+#[async_trait]
+impl Source for ExportFileSource {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn open(&mut self) -> Result<ExportMeta> {
+        let file = File::open(&self.path).map_err(|source| Error::File { action: "open", path: self.path.clone(), source })?;
+        let (tx, mut rx) = mpsc::channel::<Result<Message>>(16);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || parse_into_channel(file, &path, &tx));
+        let first = rx.recv().await.ok_or_else(|| Error::Internal("export reader stopped".into()))??;
+        self.rx = Some(rx);
+        match first {
+            Message::Meta(meta) => Ok(meta),
+            Message::Event(_) => Err(Error::Internal("export reader sent rows before metadata".into())),
+        }
+    }
+
+    async fn next_event(&mut self) -> Result<Option<Event>> {
+        let Some(rx) = self.rx.as_mut() else {
+            return Err(Error::Internal("next_event before open".into()));
+        };
+        match rx.recv().await {
+            None => Ok(None),
+            Some(Ok(Message::Event(event))) => Ok(Some(event)),
+            Some(Ok(Message::Meta(_))) => Err(Error::Internal("metadata twice".into())),
+            Some(Err(e)) => Err(e),
+        }
+    }
+}
+
+fn parse_into_channel(file: File, path: &Path, tx: &mpsc::Sender<Result<Message>>) {
+    let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
+    let send = |message: Message| tx.blocking_send(Ok(message)).map_err(|_| Error::Cancelled);
+    let outcome = read_export(BufReader::with_capacity(256 * 1024, file), path, |event| {
+        match event {
+            ReadEvent::Meta(meta) => send(Message::Meta(meta.clone()))?,
+            ReadEvent::TableStart(table) => send(Message::Event(Event::TableStart(table)))?,
+            ReadEvent::Row(row) => {
+                batch.push(row);
+                if batch.len() >= BATCH_ROWS {
+                    send(Message::Event(Event::Rows(std::mem::take(&mut batch))))?;
+                }
+            }
+            ReadEvent::TableEnd => {
+                if !batch.is_empty() {
+                    send(Message::Event(Event::Rows(std::mem::take(&mut batch))))?;
+                }
+                send(Message::Event(Event::TableEnd))?;
+            }
+        }
+        Ok(Flow::Continue)
+    });
+    if let Err(e) = outcome {
+        if !matches!(e, Error::Cancelled) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    }
+}
+
+/// Writes an export file the way `linstor-database export-db` does.
+pub struct ExportFileTarget {
+    path: PathBuf,
+    partial: Option<PathBuf>,
+    writer: Option<ExportWriter<BufWriter<File>>>,
+    /// A table whose header is written with its first row (empty space-tracking tables are left out).
+    pending_table: Option<&'static Table>,
+    rows_in_table: u64,
+}
+
+impl ExportFileTarget {
+    /// A target writing `path`.
+    pub fn new(path: impl Into<PathBuf>) -> ExportFileTarget {
+        ExportFileTarget { path: path.into(), partial: None, writer: None, pending_table: None, rows_in_table: 0 }
+    }
+
+    fn io_error(&self, source: std::io::Error) -> Error {
+        Error::File { action: "write", path: self.path.clone(), source }
+    }
+
+    fn writer(&mut self) -> Result<&mut ExportWriter<BufWriter<File>>> {
+        self.writer.as_mut().ok_or_else(|| Error::Internal("export target written before begin".into()))
+    }
+
+    fn open_pending_table(&mut self) -> Result<()> {
+        if let Some(table) = self.pending_table.take() {
+            let result = self.writer()?.begin_table(table);
+            result.map_err(|e| self.io_error(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates a new file readable and writable by its owner only.
+pub fn create_private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+#[async_trait]
+impl Target for ExportFileTarget {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn preflight(&mut self, _meta: &ExportMeta, _replace: bool) -> Result<()> {
+        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(Error::File {
+                action: "create",
+                path: self.path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("directory {} does not exist", dir.display())),
+            });
+        }
+        if self.path.is_dir() {
+            return Err(Error::File {
+                action: "create",
+                path: self.path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory; name a file"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn begin(&mut self, meta: &ExportMeta) -> Result<()> {
+        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let partial = self.path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        let file = create_private_file(&partial).map_err(|source| Error::File { action: "create", path: partial.clone(), source })?;
+        self.partial = Some(partial);
+        let writer = ExportWriter::new(BufWriter::with_capacity(256 * 1024, file), meta).map_err(|e| self.io_error(e))?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    async fn begin_table(&mut self, table: &'static Table) -> Result<()> {
+        self.rows_in_table = 0;
+        self.pending_table = (!NEVER_EXPORTED.contains(&table.name)).then_some(table);
+        Ok(())
+    }
+
+    async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<()> {
+        if NEVER_EXPORTED.contains(&table.name) {
+            return Ok(());
+        }
+        self.open_pending_table()?;
+        let writer = self.writer.as_mut().ok_or_else(|| Error::Internal("write before begin".into()))?;
+        let mut result = Ok(());
+        for row in &rows {
+            result = writer.write_row(table, row);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.rows_in_table += rows.len() as u64;
+        result.map_err(|e| self.io_error(e))
+    }
+
+    async fn end_table(&mut self, table: &'static Table) -> Result<()> {
+        if NEVER_EXPORTED.contains(&table.name) || (self.rows_in_table == 0 && SPACE_TRACKING.contains(&table.name)) {
+            self.pending_table = None;
+            return Ok(());
+        }
+        self.open_pending_table()?;
+        let result = self.writer()?.end_table();
+        result.map_err(|e| self.io_error(e))
+    }
+
+    async fn commit(&mut self, _meta: &ExportMeta) -> Result<()> {
+        let writer = self.writer.take().ok_or_else(|| Error::Internal("commit before begin".into()))?;
+        let buffered = writer.finish().map_err(|e| self.io_error(e))?;
+        let file = buffered.into_inner().map_err(|e| self.io_error(e.into_error()))?;
+        file.sync_all().map_err(|e| self.io_error(e))?;
+        let partial = self.partial.take().ok_or_else(|| Error::Internal("no partial file".into()))?;
+        std::fs::rename(&partial, &self.path).map_err(|e| self.io_error(e))?;
+        Ok(())
+    }
+}
+
+impl Drop for ExportFileTarget {
+    fn drop(&mut self) {
+        // An export that did not commit leaves nothing behind.
+        if let Some(partial) = self.partial.take() {
+            let _ = std::fs::remove_file(partial);
+        }
+    }
+}

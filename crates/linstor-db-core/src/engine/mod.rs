@@ -1,0 +1,154 @@
+//! Engines: every job is a copy from a [`Source`] to a [`Target`] with checks around it.
+//!
+//! The flow is fixed: open the source (pins a consistent view, reads versions) → refuse data newer
+//! than this tool → target preflight (read-only) → begin (target marked in progress) → stream tables
+//! and rows → commit (version markers, mark cleared). A failure after `begin` is reported as
+//! [`Error::WriteInterrupted`], which tells the user how to finish or undo.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::backend::{Event, Source, Target};
+use crate::error::{Error, Result};
+use crate::export::ExportMeta;
+
+/// Progress of a running job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A table starts (`index` of `total`, from 0).
+    Table {
+        /// Table name.
+        name: &'static str,
+        /// Position.
+        index: usize,
+        /// Number of tables.
+        total: usize,
+    },
+    /// Rows copied so far, in all tables.
+    Rows(u64),
+}
+
+/// Called with progress; runs on the job's thread, so it must be quick.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// Options of a copy.
+#[derive(Clone, Default)]
+pub struct CopyOptions {
+    /// Overwrite a target that already holds LINSTOR data.
+    pub replace: bool,
+    /// Progress callback.
+    pub progress: Option<ProgressFn>,
+    /// Set to true to stop the job at the next batch.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CopyReport {
+    /// Source description.
+    pub source: String,
+    /// Target description.
+    pub target: String,
+    /// LINSTOR release of the data.
+    pub linstor_version: String,
+    /// Data version.
+    pub data_version: String,
+    /// Rows per table, in copy order.
+    pub tables: Vec<TableCount>,
+    /// Total rows.
+    pub rows: u64,
+}
+
+/// Rows of one table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TableCount {
+    /// Table name.
+    pub table: String,
+    /// Rows.
+    pub rows: u64,
+}
+
+/// Copies everything `source` holds into `target`.
+pub async fn copy(source: &mut dyn Source, target: &mut dyn Target, options: &CopyOptions) -> Result<CopyReport> {
+    let meta = source.open().await?;
+    meta.check_supported(&source.describe())?;
+    target.preflight(&meta, options.replace).await?;
+    target.begin(&meta).await?;
+    let mut report = CopyReport {
+        source: source.describe(),
+        target: target.describe(),
+        linstor_version: meta.linstor_version.clone(),
+        data_version: meta.data_version.to_string(),
+        tables: Vec::new(),
+        rows: 0,
+    };
+    match stream(source, target, &meta, options, &mut report).await {
+        Ok(()) => Ok(report),
+        Err(Error::Cancelled) => Err(Error::WriteInterrupted { store: target.describe(), rows_written: report.rows, source: Box::new(Error::Cancelled) }),
+        Err(e) => Err(Error::WriteInterrupted { store: target.describe(), rows_written: report.rows, source: Box::new(e) }),
+    }
+}
+
+async fn stream(
+    source: &mut dyn Source,
+    target: &mut dyn Target,
+    meta: &ExportMeta,
+    options: &CopyOptions,
+    report: &mut CopyReport,
+) -> Result<()> {
+    let total = meta.data_version.schema().tables.len();
+    let mut current = None;
+    while let Some(event) = source.next_event().await? {
+        if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Cancelled);
+        }
+        match event {
+            Event::TableStart(table) => {
+                if let Some(progress) = &options.progress {
+                    progress(&Progress::Table { name: table.name, index: report.tables.len(), total });
+                }
+                report.tables.push(TableCount { table: table.name.to_owned(), rows: 0 });
+                target.begin_table(table).await?;
+                current = Some(table);
+            }
+            Event::Rows(rows) => {
+                let table = current.ok_or_else(|| Error::Internal("rows outside a table".into()))?;
+                let n = rows.len() as u64;
+                target.write_rows(table, rows).await?;
+                if let Some(count) = report.tables.last_mut() {
+                    count.rows += n;
+                }
+                report.rows += n;
+                if let Some(progress) = &options.progress {
+                    progress(&Progress::Rows(report.rows));
+                }
+            }
+            Event::TableEnd => {
+                let table = current.take().ok_or_else(|| Error::Internal("table end outside a table".into()))?;
+                target.end_table(table).await?;
+            }
+        }
+    }
+    target.commit(meta).await
+}
+
+/// Reads a whole source and counts rows per table (for `info`), without writing anything.
+pub async fn inspect(source: &mut dyn Source) -> Result<(ExportMeta, Vec<TableCount>)> {
+    let meta = source.open().await?;
+    let mut tables: Vec<TableCount> = Vec::new();
+    while let Some(event) = source.next_event().await? {
+        match event {
+            Event::TableStart(table) => tables.push(TableCount { table: table.name.to_owned(), rows: 0 }),
+            Event::Rows(rows) => {
+                if let Some(count) = tables.last_mut() {
+                    count.rows += rows.len() as u64;
+                }
+            }
+            Event::TableEnd => {}
+        }
+    }
+    Ok((meta, tables))
+}
+
+#[cfg(test)]
+mod tests;

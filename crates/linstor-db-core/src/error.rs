@@ -1,0 +1,190 @@
+//! The one error type of linstor-db-core. Every message names the problem and, where there is one,
+//! the fix; the cause stays available through `source()`.
+
+use std::path::PathBuf;
+
+use crate::schema::DataVersion;
+
+/// Result with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in linstor-db-core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `linstor.toml` does not exist.
+    #[error("no LINSTOR configuration at {path}: pass the directory holding linstor.toml with -c DIR, or name the store explicitly (etcd://HOST:PORT, k8s or a file)")]
+    ConfigMissing {
+        /// The path looked for.
+        path: PathBuf,
+    },
+    /// `linstor.toml` or a file it names could not be read.
+    #[error("cannot read {path}: {source}")]
+    ConfigUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `linstor.toml` is not valid TOML or has a value of the wrong type.
+    #[error("error parsing '{path}': {message}")]
+    ConfigParse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A store address or `connection_url` this tool cannot use.
+    #[error("store '{address}' is not usable: {reason}")]
+    InvalidStore {
+        /// The address as given.
+        address: String,
+        /// Why, and what to use instead.
+        reason: String,
+    },
+    /// A data version this tool does not know.
+    #[error("unknown LINSTOR data version '{found}': this tool knows v1-19-1 to v1-33-1 (LINSTOR 1.24 to 1.34); use a newer linstor-db")]
+    UnknownDataVersion {
+        /// The version found.
+        found: String,
+    },
+    /// A table that does not exist in a data version.
+    #[error("table {table} does not exist in LINSTOR data version {data_version}")]
+    UnknownTable {
+        /// The table name.
+        table: String,
+        /// The data version.
+        data_version: DataVersion,
+    },
+    /// The export file could not be opened, created or written.
+    #[error("cannot {action} {path}: {source}")]
+    File {
+        /// `open`, `create`, `write` …
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The export file is not a complete, valid LINSTOR export.
+    #[error("{path} is not a valid LINSTOR database export: {detail}")]
+    CorruptExport {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with position when known.
+        detail: String,
+    },
+    /// The export (or store) comes from a LINSTOR newer than this tool knows.
+    #[error("{what} was created by a newer LINSTOR than this tool knows ({found}; newest known: {newest}): use a newer linstor-db")]
+    TooNew {
+        /// What was checked.
+        what: String,
+        /// The version found.
+        found: String,
+        /// The newest version this tool knows.
+        newest: String,
+    },
+    /// A row that cannot be encoded or decoded.
+    #[error("table {table}, row {key}: {detail}")]
+    InvalidRow {
+        /// The table.
+        table: String,
+        /// The row's primary key (or etcd key).
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The store holds no LINSTOR database (or one this tool cannot read).
+    #[error("{store} does not hold a usable LINSTOR database: {detail}")]
+    NotLinstor {
+        /// The store.
+        store: String,
+        /// What was found, and what to do.
+        detail: String,
+    },
+    /// The store's database version is outside what this tool supports.
+    #[error("{store}: {detail}")]
+    UnsupportedVersion {
+        /// The store.
+        store: String,
+        /// The version found and what to do.
+        detail: String,
+    },
+    /// A write target already holds LINSTOR data.
+    #[error("{store} already holds a LINSTOR database ({detail}); nothing was written. Re-run with --replace to overwrite it")]
+    TargetNotEmpty {
+        /// The target.
+        store: String,
+        /// What was found.
+        detail: String,
+    },
+    /// A store holds an import that did not finish.
+    #[error("{store} holds an incomplete import ({detail}). Finish it by re-running the import with --replace, or undo it by deleting the keys under the prefix")]
+    IncompleteImport {
+        /// The store.
+        store: String,
+        /// The marker's content.
+        detail: String,
+    },
+    /// A write into a store failed part-way; the store is marked incomplete.
+    #[error("writing to {store} failed after {rows_written} rows: {source}. The target is marked as an incomplete import and LINSTOR will refuse to start on it; re-run the same command with --replace to finish, or delete the keys under the prefix to undo")]
+    WriteInterrupted {
+        /// The target.
+        store: String,
+        /// Rows written before the failure.
+        rows_written: u64,
+        /// The cause.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A data version the target backend cannot store.
+    #[error("{store} cannot store LINSTOR data version {data_version}: {reason}")]
+    DataVersionNotSupported {
+        /// The target.
+        store: String,
+        /// The data version of the input.
+        data_version: DataVersion,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// A TLS file named in the configuration is unusable.
+    #[error("TLS setting {setting} ({path}): {detail}")]
+    Tls {
+        /// The linstor.toml key.
+        setting: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Connecting to etcd failed.
+    #[cfg(feature = "etcd")]
+    #[error("cannot connect to etcd at {endpoints}: {source}. Check the address, that etcd runs, and the TLS/user settings in linstor.toml")]
+    EtcdConnect {
+        /// The endpoints.
+        endpoints: String,
+        /// The client error.
+        #[source]
+        source: Box<etcd_client::Error>,
+    },
+    /// An etcd request failed.
+    #[cfg(feature = "etcd")]
+    #[error("etcd {operation} under '{prefix}' failed: {source}")]
+    Etcd {
+        /// `read`, `write`, `delete` …
+        operation: &'static str,
+        /// The key prefix involved.
+        prefix: String,
+        /// The client error.
+        #[source]
+        source: Box<etcd_client::Error>,
+    },
+    /// The operation was cancelled by the caller.
+    #[error("cancelled")]
+    Cancelled,
+    /// An internal task failed (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,30 @@
+//! linstor-db-core: read, write, copy and compare the database of the LINSTOR controller in its etcd
+//! and Kubernetes homes and in LINSTOR's export-db JSON.
+//!
+//! Layers, bottom up:
+//! - pure data and codecs, no I/O: [`schema`] (tables of every data version, releases), [`row`],
+//!   [`etcd_layout`] (keys and values on etcd), [`export`] (the export JSON), [`config`]
+//!   (`linstor.toml`), [`store`] (store addresses), [`generate`] (synthetic databases);
+//! - [`backend`]: the [`backend::Source`] / [`backend::Target`] traits and their adapters
+//!   (etcd behind the `etcd` feature, export files);
+//! - [`engine`]: copy (export, import), inspect, with the safety checks around them.
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod etcd_layout;
+pub mod export;
+pub mod generate;
+pub mod row;
+pub mod schema;
+pub mod store;
+
+pub use error::{Error, Result};
+
+/// API group of every LINSTOR CRD.
+pub const K8S_GROUP: &str = "internal.linstor.linbit.com";
+
+/// Version of this library (written into reports and manifests).
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,177 @@
+//! Store addresses: where a database is read from or written to. Usable wherever a command takes a
+//! source or target: `etcd://HOST:PORT[,HOST:PORT…]`, `k8s`, or the path of an export file.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::config::DbConfig;
+use crate::error::{Error, Result};
+use crate::etcd_layout::normalize_prefix;
+
+/// A parsed store address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAddress {
+    /// An etcd cluster (LINSTOR ≤ 1.33.x).
+    Etcd {
+        /// `host:port` or `http(s)://host:port` endpoints.
+        endpoints: Vec<String>,
+    },
+    /// The Kubernetes API (CRDs in `internal.linstor.linbit.com`).
+    K8s,
+    /// A LINSTOR export-db JSON file.
+    File(PathBuf),
+}
+
+impl StoreAddress {
+    /// Parses an address given on the command line (or via the C ABI).
+    pub fn parse(text: &str) -> Result<StoreAddress> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(invalid(text, "the address is empty"));
+        }
+        if let Some(address) = StoreAddress::parse_url(trimmed)? {
+            return Ok(address);
+        }
+        if trimmed.contains("://") {
+            return Err(invalid(text, "unknown scheme; use etcd://HOST:PORT, k8s, or a file path"));
+        }
+        Ok(StoreAddress::File(PathBuf::from(trimmed)))
+    }
+
+    /// Reads `connection_url` of `linstor.toml` exactly as `Controller.checkDatabaseConfig` selects
+    /// the backend: by its start only.
+    pub fn from_connection_url(url: &str) -> Result<StoreAddress> {
+        StoreAddress::parse_url(url.trim())?.ok_or_else(|| invalid(url, "Database uri not supported (expected etcd://… or k8s)"))
+    }
+
+    fn parse_url(url: &str) -> Result<Option<StoreAddress>> {
+        let lower = url.to_ascii_lowercase();
+        if lower.starts_with("jdbc") {
+            return Err(invalid(
+                url,
+                "SQL databases are not handled by linstor-db; use LINSTOR's own `linstor-database export-db` on the controller",
+            ));
+        }
+        if lower.starts_with("k8s") {
+            return if lower == "k8s" {
+                Ok(Some(StoreAddress::K8s))
+            } else {
+                Err(invalid(url, "Not configured for kubernetes connection! (connection_url must be exactly \"k8s\")"))
+            };
+        }
+        if lower.starts_with("etcd") {
+            let rest = if lower.starts_with("etcd://") { &url["etcd://".len()..] } else { &url["etcd".len()..] };
+            let endpoints: Vec<String> = rest
+                .split(',')
+                .map(|e| e.trim().trim_end_matches('/').to_owned())
+                .filter(|e| !e.is_empty())
+                .collect();
+            if endpoints.is_empty() {
+                return Err(invalid(url, "no etcd endpoint; use etcd://HOST:PORT[,HOST:PORT]"));
+            }
+            return Ok(Some(StoreAddress::Etcd { endpoints }));
+        }
+        Ok(None)
+    }
+}
+
+impl fmt::Display for StoreAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreAddress::Etcd { endpoints } => write!(f, "etcd://{}", endpoints.join(",")),
+            StoreAddress::K8s => f.write_str("k8s"),
+            StoreAddress::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+fn invalid(address: &str, reason: &str) -> Error {
+    Error::InvalidStore { address: address.to_owned(), reason: reason.to_owned() }
+}
+
+/// Everything needed to talk to one etcd store: endpoints from the address, the rest from `linstor.toml`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EtcdSettings {
+    /// Endpoints.
+    pub endpoints: Vec<String>,
+    /// The prefix as configured (rollback keys use it unnormalised).
+    pub prefix_raw: String,
+    /// Maximum operations per transaction.
+    pub ops_per_transaction: usize,
+    /// User and password for etcd auth.
+    pub credentials: Option<(String, String)>,
+    /// CA file; TLS is used iff set.
+    pub ca_certificate: Option<PathBuf>,
+    /// Client certificate and PKCS#8 key files (mutual TLS iff both are set).
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+    /// Password of the client key, if encrypted.
+    pub client_key_password: Option<String>,
+}
+
+impl EtcdSettings {
+    /// Settings for `endpoints` with the etcd options of `config`.
+    pub fn new(endpoints: Vec<String>, config: &DbConfig) -> EtcdSettings {
+        EtcdSettings {
+            endpoints,
+            prefix_raw: config.etcd_prefix_raw.clone(),
+            ops_per_transaction: config.etcd_ops_per_transaction,
+            credentials: config.user.clone().map(|u| (u, config.password.clone().unwrap_or_default())),
+            ca_certificate: config.ca_certificate.clone(),
+            client_identity: config.client_certificate.clone().zip(config.client_key_pkcs8_pem.clone()),
+            client_key_password: config.client_key_password.clone(),
+        }
+    }
+
+    /// The normalised prefix (ends with `/`).
+    pub fn prefix(&self) -> String {
+        normalize_prefix(&self.prefix_raw)
+    }
+}
+
+impl fmt::Debug for EtcdSettings {
+    // Hand-written so that the password never reaches a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdSettings")
+            .field("endpoints", &self.endpoints)
+            .field("prefix_raw", &self.prefix_raw)
+            .field("ops_per_transaction", &self.ops_per_transaction)
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("ca_certificate", &self.ca_certificate)
+            .field("client_identity", &self.client_identity)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            StoreAddress::parse("etcd://10.0.0.1:2379,10.0.0.2:2379").unwrap(),
+            StoreAddress::Etcd { endpoints: vec!["10.0.0.1:2379".into(), "10.0.0.2:2379".into()] }
+        );
+        assert_eq!(
+            StoreAddress::parse("ETCD://secure.etcd.svc:443/").unwrap(),
+            StoreAddress::Etcd { endpoints: vec!["secure.etcd.svc:443".into()] }
+        );
+        assert_eq!(StoreAddress::parse("k8s").unwrap(), StoreAddress::K8s);
+        assert_eq!(StoreAddress::parse("K8S").unwrap(), StoreAddress::K8s);
+        assert_eq!(StoreAddress::parse("./db.json").unwrap(), StoreAddress::File("./db.json".into()));
+        assert!(StoreAddress::parse("k8s://x").is_err());
+        assert!(StoreAddress::parse("etcd://").is_err());
+        assert!(StoreAddress::parse("s3://bucket/x").is_err());
+        let sql = StoreAddress::from_connection_url("jdbc:h2:/var/lib/linstor/linstordb").unwrap_err().to_string();
+        assert!(sql.contains("linstor-database export-db"), "{sql}");
+        assert!(StoreAddress::from_connection_url("/some/file").is_err());
+    }
+
+    #[test]
+    fn settings_debug_hides_the_password() {
+        let config = DbConfig { user: Some("root".into()), password: Some("hunter2".into()), ..DbConfig::default() };
+        let s = EtcdSettings::new(vec!["h:1".into()], &config);
+        let text = format!("{s:?}");
+        assert!(text.contains("root") && !text.contains("hunter2"), "{text}");
+    }
+}
