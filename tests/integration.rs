@@ -1,1 +1,5 @@
+//! Integration tests against real servers (see `support`): one test binary, modules by subject.
 
+mod cli;
+mod etcd;
+mod util;

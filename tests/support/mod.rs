@@ -1,1 +1,154 @@
+//! Test support: real servers started on loopback, per-test temp dirs and prefixes, the CLI binary.
+//!
+//! One etcd serves the whole test process; every test gets its own key prefix. A watchdog shell
+//! kills etcd when the test process exits, so nothing is left running.
 
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use tempfile::TempDir;
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free loopback port")
+}
+
+/// The `etcd` binary: `$LINSTOR_DB_ETCD`, else `etcd` on PATH. Missing is a test failure, not a skip.
+pub fn etcd_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("LINSTOR_DB_ETCD") {
+        return PathBuf::from(path);
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let candidate = dir.join("etcd");
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("etcd is not installed: these tests need a real etcd. Run `bash scripts/setup.sh` (installs Debian's etcd-server) or set LINSTOR_DB_ETCD");
+}
+
+/// A running etcd on loopback.
+pub struct Etcd {
+    pub endpoint: String,
+    _dir: TempDir,
+    /// The watchdog shell; it ends with the test process.
+    _watchdog: std::process::Child,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+impl Etcd {
+    /// Starts etcd with extra flags; it stops when the test process exits.
+    pub fn start(extra: &[&str], scheme: &str) -> Etcd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let client = free_port();
+        let peer = free_port();
+        let endpoint = format!("127.0.0.1:{client}");
+        let mut args = vec![
+            format!("--data-dir={}", dir.path().join("data").display()),
+            format!("--listen-client-urls={scheme}://{endpoint}"),
+            format!("--advertise-client-urls={scheme}://{endpoint}"),
+            format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+            format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+            format!("--initial-cluster=default=http://127.0.0.1:{peer}"),
+            "--log-level=error".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        let script = format!(
+            "'{etcd}' {args} >'{log}' 2>&1 & e=$!; while kill -0 {parent} 2>/dev/null && kill -0 $e 2>/dev/null; do sleep 0.3; done; kill $e 2>/dev/null; wait $e 2>/dev/null",
+            etcd = etcd_binary().display(),
+            args = quoted.join(" "),
+            log = dir.path().join("etcd.log").display(),
+            parent = std::process::id(),
+        );
+        let watchdog = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot run bash to start etcd");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&endpoint).is_err() {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(dir.path().join("etcd.log")).unwrap_or_default();
+                panic!("etcd did not start on {endpoint}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Etcd { endpoint, _dir: dir, _watchdog: watchdog }
+    }
+
+    /// The etcd shared by all tests of this process.
+    pub fn shared() -> &'static Etcd {
+        static SHARED: OnceLock<Etcd> = OnceLock::new();
+        SHARED.get_or_init(|| Etcd::start(&[], "http"))
+    }
+
+    /// `etcd://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("etcd://{}", self.endpoint)
+    }
+}
+
+/// A key prefix no other test uses: `/t<N>-<name>/`.
+pub fn unique_prefix(name: &str) -> String {
+    format!("/t{}-{name}/", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Writes `<dir>/linstor.toml` with the given body and returns the directory.
+pub fn write_config(dir: &Path, body: &str) -> PathBuf {
+    std::fs::write(dir.join("linstor.toml"), body).expect("write linstor.toml");
+    dir.to_owned()
+}
+
+/// The `linstor-db` binary, built once per test process so that it is never stale (cargo builds a
+/// package's binaries for tests only when that package itself has integration tests).
+pub fn linstor_db_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current exe");
+        // target/<profile>/deps/integration-… → target/<profile>
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir").to_owned();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", "linstor-db-cli", "--bin", "linstor-db"]);
+        if release {
+            build.arg("--release");
+        }
+        if let Some(target_dir) = profile_dir.parent() {
+            build.arg("--target-dir").arg(target_dir);
+        }
+        let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("run cargo build");
+        assert!(status.success(), "building linstor-db failed");
+        profile_dir.join("linstor-db")
+    })
+    .clone()
+}
+
+/// Runs `linstor-db` with `args`, without inherited LINSTOR variables.
+pub fn run_cli(args: &[&str]) -> Output {
+    let mut command = Command::new(linstor_db_bin());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LINSTOR") {
+            command.env_remove(key);
+        }
+    }
+    command.args(args).stdin(Stdio::null()).output().expect("run linstor-db")
+}
+
+/// Stdout and stderr of a finished command, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -122,9 +122,21 @@ impl DbConfig {
                 Some(v) => Err(parse_error(format!("{key} must be a positive number, found {v}"))),
             }
         };
-        let ops = positive("[db.etcd] ops_per_transaction", db.etcd.ops_per_transaction, defaults.etcd_ops_per_transaction as u64)?;
-        let retries = positive("[db.k8s] request_retries", db.k8s.request_retries.map(|v| v.max(1)), defaults.k8s_request_retries.into())?;
-        let rollback = positive("[db.k8s] max_rollback_entries", db.k8s.max_rollback_entries, defaults.k8s_max_rollback_entries.into())?;
+        let ops = positive(
+            "[db.etcd] ops_per_transaction",
+            db.etcd.ops_per_transaction,
+            defaults.etcd_ops_per_transaction as u64,
+        )?;
+        let retries = positive(
+            "[db.k8s] request_retries",
+            db.k8s.request_retries.map(|v| v.max(1)),
+            defaults.k8s_request_retries.into(),
+        )?;
+        let rollback = positive(
+            "[db.k8s] max_rollback_entries",
+            db.k8s.max_rollback_entries,
+            defaults.k8s_max_rollback_entries.into(),
+        )?;
         Ok(DbConfig {
             connection_url: db.connection_url.map(|u| u.trim().to_owned()).unwrap_or(defaults.connection_url),
             user: db.user,

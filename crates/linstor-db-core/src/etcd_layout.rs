@@ -96,11 +96,8 @@ pub fn decode_value(column_type: SqlType, raw: &str) -> std::result::Result<Opti
 /// last text column of the key, where LINSTOR's own free-text keys (property keys, paths) sit.
 pub fn split_primary_key(table: &Table, composed: &str) -> std::result::Result<Vec<(usize, Value)>, String> {
     let pk: Vec<usize> = table.pk_indexes().collect();
-    let mut parts: Vec<String> = if pk.len() == 1 {
-        vec![composed.to_owned()]
-    } else {
-        composed.split(':').map(str::to_owned).collect()
-    };
+    let mut parts: Vec<String> =
+        if pk.len() == 1 { vec![composed.to_owned()] } else { composed.split(':').map(str::to_owned).collect() };
     if parts.len() < pk.len() {
         return Err(format!("key part '{composed}' has {} of {} primary-key values", parts.len(), pk.len()));
     }
@@ -211,11 +208,8 @@ impl<'t> RowAssembler<'t> {
     fn emit(&mut self, composed: &str, done: &mut Vec<Row>) -> Result<()> {
         let Some(pending) = self.pending.remove(composed) else { return Ok(()) };
         let table = self.table;
-        let invalid = |detail: String| Error::InvalidRow {
-            table: table.name.to_owned(),
-            key: pending.first_key.clone(),
-            detail,
-        };
+        let invalid =
+            |detail: String| Error::InvalidRow { table: table.name.to_owned(), key: pending.first_key.clone(), detail };
         let mut row = Row::empty(table);
         if table.has_primary_key() {
             for (i, value) in split_primary_key(table, composed).map_err(invalid)? {
@@ -268,7 +262,13 @@ mod tests {
     #[test]
     fn keys_of_the_format_doc_examples() {
         let node = Row {
-            cells: vec![text("2b1d6c2e-5a7e-4b53-9a0f-5d6f3f0e9c11"), text("ALPHA"), text("alpha"), Some(Value::Int(0)), Some(Value::Int(2))],
+            cells: vec![
+                text("2b1d6c2e-5a7e-4b53-9a0f-5d6f3f0e9c11"),
+                text("ALPHA"),
+                text("alpha"),
+                Some(Value::Int(0)),
+                Some(Value::Int(2)),
+            ],
         };
         assert_eq!(
             entries("NODES", node),
@@ -283,19 +283,41 @@ mod tests {
         let prop = Row { cells: vec![text("/RSC_DFNS/RSC1"), text("DrbdOptions/Resource/quorum"), text("majority")] };
         assert_eq!(
             entries("PROPS_CONTAINERS", prop),
-            [("/LINSTOR/PROPS_CONTAINERS//RSC_DFNS/RSC1:DrbdOptions/Resource/quorum/PROP_VALUE".to_owned(), "majority".to_owned())]
+            [(
+                "/LINSTOR/PROPS_CONTAINERS//RSC_DFNS/RSC1:DrbdOptions/Resource/quorum/PROP_VALUE".to_owned(),
+                "majority".to_owned()
+            )]
         );
         let rsc = Row {
-            cells: vec![text("0c3e"), text("ALPHA"), text("RSC1"), text(""), Some(Value::Int(0)), Some(Value::Int(1717171717000))],
+            cells: vec![
+                text("0c3e"),
+                text("ALPHA"),
+                text("RSC1"),
+                text(""),
+                Some(Value::Int(0)),
+                Some(Value::Int(1717171717000)),
+            ],
         };
         let keys: Vec<String> = entries("RESOURCES", rsc).into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
-            ["/LINSTOR/RESOURCES/ALPHA:RSC1:/UUID", "/LINSTOR/RESOURCES/ALPHA:RSC1:/RESOURCE_FLAGS", "/LINSTOR/RESOURCES/ALPHA:RSC1:/CREATE_TIMESTAMP"]
+            [
+                "/LINSTOR/RESOURCES/ALPHA:RSC1:/UUID",
+                "/LINSTOR/RESOURCES/ALPHA:RSC1:/RESOURCE_FLAGS",
+                "/LINSTOR/RESOURCES/ALPHA:RSC1:/CREATE_TIMESTAMP"
+            ]
         );
         let rd_table = schema().table("RESOURCE_DEFINITIONS").unwrap();
         let mut rd = Row::empty(rd_table);
-        for (col, v) in [("RESOURCE_NAME", "RSC1"), ("SNAPSHOT_NAME", ""), ("RESOURCE_DSP_NAME", "rsc1"), ("SNAPSHOT_DSP_NAME", ""), ("LAYER_STACK", r#"["DRBD","STORAGE"]"#), ("RESOURCE_GROUP_NAME", "DFLTRSCGRP"), ("UUID", "9d1c")] {
+        for (col, v) in [
+            ("RESOURCE_NAME", "RSC1"),
+            ("SNAPSHOT_NAME", ""),
+            ("RESOURCE_DSP_NAME", "rsc1"),
+            ("SNAPSHOT_DSP_NAME", ""),
+            ("LAYER_STACK", r#"["DRBD","STORAGE"]"#),
+            ("RESOURCE_GROUP_NAME", "DFLTRSCGRP"),
+            ("UUID", "9d1c"),
+        ] {
             rd.cells[rd_table.column_index(col).unwrap()] = text(v);
         }
         rd.cells[rd_table.column_index("RESOURCE_FLAGS").unwrap()] = Some(Value::Int(0));
@@ -304,9 +326,22 @@ mod tests {
         assert_eq!(got["/LINSTOR/RESOURCE_DEFINITIONS/RSC1:/LAYER_STACK"], r#"["DRBD","STORAGE"]"#);
         assert_eq!(got["/LINSTOR/RESOURCE_DEFINITIONS/RSC1:/RESOURCE_EXTERNAL_NAME"], ":null");
         assert_eq!(got["/LINSTOR/RESOURCE_DEFINITIONS/RSC1:/PARENT_UUID"], ":null");
-        assert!(!got.contains_key("/LINSTOR/RESOURCE_DEFINITIONS/RSC1:/RESOURCE_NAME"), "PK columns live only in the key");
-        let vd = Row { cells: vec![text("u"), text("RSC1"), text(""), Some(Value::Int(0)), Some(Value::Int(1048576)), Some(Value::Int(0))] };
-        assert!(entries("VOLUME_DEFINITIONS", vd).contains(&("/LINSTOR/VOLUME_DEFINITIONS/RSC1::0/VLM_SIZE".into(), "1048576".into())));
+        assert!(
+            !got.contains_key("/LINSTOR/RESOURCE_DEFINITIONS/RSC1:/RESOURCE_NAME"),
+            "PK columns live only in the key"
+        );
+        let vd = Row {
+            cells: vec![
+                text("u"),
+                text("RSC1"),
+                text(""),
+                Some(Value::Int(0)),
+                Some(Value::Int(1048576)),
+                Some(Value::Int(0)),
+            ],
+        };
+        assert!(entries("VOLUME_DEFINITIONS", vd)
+            .contains(&("/LINSTOR/VOLUME_DEFINITIONS/RSC1::0/VLM_SIZE".into(), "1048576".into())));
         let id_role = Row { cells: vec![text("PUBLIC"), text("PUBLIC")] };
         assert_eq!(
             entries("SEC_ID_ROLE_MAP", id_role),
@@ -316,14 +351,21 @@ mod tests {
             ]
         );
         let acl = Row { cells: vec![text("/sys/controller/nodesMap"), text("PUBLIC"), Some(Value::Int(7))] };
-        assert_eq!(entries("SEC_ACL_MAP", acl), [("/LINSTOR/SEC_ACL_MAP//sys/controller/nodesMap:PUBLIC/ACCESS_TYPE".to_owned(), "7".to_owned())]);
+        assert_eq!(
+            entries("SEC_ACL_MAP", acl),
+            [("/LINSTOR/SEC_ACL_MAP//sys/controller/nodesMap:PUBLIC/ACCESS_TYPE".to_owned(), "7".to_owned())]
+        );
         let tracking = Row { cells: vec![Some(Value::Int(1700000000000))] };
-        assert_eq!(entries("TRACKING_DATE", tracking), [("/LINSTOR/TRACKING_DATE/ENTRY_DATE".to_owned(), "1700000000000".to_owned())]);
+        assert_eq!(
+            entries("TRACKING_DATE", tracking),
+            [("/LINSTOR/TRACKING_DATE/ENTRY_DATE".to_owned(), "1700000000000".to_owned())]
+        );
         let lrd = schema().table("LAYER_DRBD_RESOURCES").unwrap();
         let mut drbd = Row::empty(lrd);
         drbd.cells[0] = Some(Value::Int(5));
         drbd.cells[lrd.column_index("TCP_PORT_LIST").unwrap()] = text("[7000]");
-        assert!(row_entries(DEFAULT_PREFIX, lrd, &drbd).contains(&("/LINSTOR/LAYER_DRBD_RESOURCES/5/TCP_PORT_LIST".into(), "[7000]".into())));
+        assert!(row_entries(DEFAULT_PREFIX, lrd, &drbd)
+            .contains(&("/LINSTOR/LAYER_DRBD_RESOURCES/5/TCP_PORT_LIST".into(), "[7000]".into())));
     }
 
     fn assemble(table: &str, mut keys: Vec<(&str, &str)>) -> Result<Vec<Row>> {
@@ -353,7 +395,16 @@ mod tests {
         .unwrap();
         assert_eq!(
             rows,
-            [Row { cells: vec![text("SYSTEM"), text("SYSTEM"), None, None, Some(Value::Bool(true)), Some(Value::Bool(true))] }]
+            [Row {
+                cells: vec![
+                    text("SYSTEM"),
+                    text("SYSTEM"),
+                    None,
+                    None,
+                    Some(Value::Bool(true)),
+                    Some(Value::Bool(true))
+                ]
+            }]
         );
     }
 
@@ -387,7 +438,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(rows[0].cells[1..4], [text("RSC1"), text(""), Some(Value::Int(0))]);
-        let props = assemble("PROPS_CONTAINERS", vec![("/LINSTOR/PROPS_CONTAINERS//NODES/A:Aux/a:b/PROP_VALUE", "v")]).unwrap();
+        let props =
+            assemble("PROPS_CONTAINERS", vec![("/LINSTOR/PROPS_CONTAINERS//NODES/A:Aux/a:b/PROP_VALUE", "v")]).unwrap();
         assert_eq!(props[0].cells, vec![text("/NODES/A"), text("Aux/a:b"), text("v")]);
     }
 

@@ -231,16 +231,32 @@ impl Generator<'_> {
         match self.table.name {
             "NODES" | "NODE_STOR_POOL" | "NODE_NET_INTERFACES" => self.plan.nodes,
             "RESOURCE_GROUPS" | "VOLUME_GROUPS" => self.plan.resource_groups + 1,
-            "RESOURCE_DEFINITIONS" | "RESOURCES" | "LAYER_RESOURCE_IDS" | "LAYER_DRBD_RESOURCES"
-            | "LAYER_DRBD_RESOURCE_DEFINITIONS" | "LAYER_DRBD_VOLUMES" | "VOLUME_DEFINITIONS"
-            | "LAYER_DRBD_VOLUME_DEFINITIONS" | "LAYER_STORAGE_VOLUMES" | "VOLUMES" | "RESOURCE_CONNECTIONS" => {
-                self.plan.resource_definitions
-            }
+            "RESOURCE_DEFINITIONS"
+            | "RESOURCES"
+            | "LAYER_RESOURCE_IDS"
+            | "LAYER_DRBD_RESOURCES"
+            | "LAYER_DRBD_RESOURCE_DEFINITIONS"
+            | "LAYER_DRBD_VOLUMES"
+            | "VOLUME_DEFINITIONS"
+            | "LAYER_DRBD_VOLUME_DEFINITIONS"
+            | "LAYER_STORAGE_VOLUMES"
+            | "VOLUMES"
+            | "RESOURCE_CONNECTIONS" => self.plan.resource_definitions,
             // Controller props, then per node, then per resource definition.
             "PROPS_CONTAINERS" => 1 + self.plan.nodes + self.plan.resource_definitions,
-            "FILES" | "KEY_VALUE_STORE" | "S3_REMOTES" | "SCHEDULES" | "SEC_CONFIGURATION" | "SEC_ID_ROLE_MAP"
-            | "SEC_DFLT_ROLES" | "SEC_IDENTITIES" | "SEC_TYPES" | "SEC_ROLES" | "SEC_TYPE_RULES"
-            | "SEC_ACCESS_TYPES" | "STOR_POOL_DEFINITIONS" => 1,
+            "FILES"
+            | "KEY_VALUE_STORE"
+            | "S3_REMOTES"
+            | "SCHEDULES"
+            | "SEC_CONFIGURATION"
+            | "SEC_ID_ROLE_MAP"
+            | "SEC_DFLT_ROLES"
+            | "SEC_IDENTITIES"
+            | "SEC_TYPES"
+            | "SEC_ROLES"
+            | "SEC_TYPE_RULES"
+            | "SEC_ACCESS_TYPES"
+            | "STOR_POOL_DEFINITIONS" => 1,
             "SEC_OBJECT_PROTECTION" | "SEC_ACL_MAP" => OBJECT_PATHS.len(),
             _ => 0,
         }
@@ -249,33 +265,42 @@ impl Generator<'_> {
     fn rows_of(&self, e: usize, out: &mut Vec<Row>) {
         let tb = self.table;
         match tb.name {
-            "NODES" => out.push(row(tb, &[
-                ("UUID", t(self.uuid(10, e))),
-                ("NODE_NAME", t(self.node_name(e))),
-                ("NODE_DSP_NAME", t(self.node_name(e).to_lowercase())),
-                ("NODE_FLAGS", i(0)),
-                ("NODE_TYPE", i(2)),
-            ])),
-            "NODE_NET_INTERFACES" => out.push(row(tb, &[
-                ("UUID", t(self.uuid(11, e))),
-                ("NODE_NAME", t(self.node_name(e))),
-                ("NODE_NET_NAME", t("DEFAULT")),
-                ("NODE_NET_DSP_NAME", t("default")),
-                ("INET_ADDRESS", t(format!("10.{}.{}.{}", 20 + e / 65536, (e / 256) % 256, e % 256))),
-                ("STLT_CONN_PORT", i(3366)),
-                ("STLT_CONN_ENCR_TYPE", t("PLAIN")),
-            ])),
+            "NODES" => out.push(row(
+                tb,
+                &[
+                    ("UUID", t(self.uuid(10, e))),
+                    ("NODE_NAME", t(self.node_name(e))),
+                    ("NODE_DSP_NAME", t(self.node_name(e).to_lowercase())),
+                    ("NODE_FLAGS", i(0)),
+                    ("NODE_TYPE", i(2)),
+                ],
+            )),
+            "NODE_NET_INTERFACES" => out.push(row(
+                tb,
+                &[
+                    ("UUID", t(self.uuid(11, e))),
+                    ("NODE_NAME", t(self.node_name(e))),
+                    ("NODE_NET_NAME", t("DEFAULT")),
+                    ("NODE_NET_DSP_NAME", t("default")),
+                    ("INET_ADDRESS", t(format!("10.{}.{}.{}", 20 + e / 65536, (e / 256) % 256, e % 256))),
+                    ("STLT_CONN_PORT", i(3366)),
+                    ("STLT_CONN_ENCR_TYPE", t("PLAIN")),
+                ],
+            )),
             "NODE_STOR_POOL" => {
                 for (pool, driver, k) in [("POOL1", "LVM_THIN", 12), ("DFLTDISKLESSSTORPOOL", "DISKLESS", 13)] {
-                    out.push(row(tb, &[
-                        ("UUID", t(self.uuid(k, e))),
-                        ("NODE_NAME", t(self.node_name(e))),
-                        ("POOL_NAME", t(pool)),
-                        ("DRIVER_NAME", t(driver)),
-                        ("FREE_SPACE_MGR_NAME", t(format!("{};{pool}", self.node_name(e)))),
-                        ("FREE_SPACE_MGR_DSP_NAME", t(format!("{};{pool}", self.node_name(e).to_lowercase()))),
-                        ("EXTERNAL_LOCKING", B_FALSE),
-                    ]));
+                    out.push(row(
+                        tb,
+                        &[
+                            ("UUID", t(self.uuid(k, e))),
+                            ("NODE_NAME", t(self.node_name(e))),
+                            ("POOL_NAME", t(pool)),
+                            ("DRIVER_NAME", t(driver)),
+                            ("FREE_SPACE_MGR_NAME", t(format!("{};{pool}", self.node_name(e)))),
+                            ("FREE_SPACE_MGR_DSP_NAME", t(format!("{};{pool}", self.node_name(e).to_lowercase()))),
+                            ("EXTERNAL_LOCKING", B_FALSE),
+                        ],
+                    ));
                 }
             }
             "STOR_POOL_DEFINITIONS" => {
@@ -284,7 +309,10 @@ impl Generator<'_> {
                     ("DFLTSTORPOOL", "f51611c6-528f-4793-a87a-866d09e6733a".to_owned()),
                     ("POOL1", self.uuid(14, 0)),
                 ] {
-                    out.push(row(tb, &[("UUID", t(uuid)), ("POOL_NAME", t(pool)), ("POOL_DSP_NAME", t(pool.to_lowercase()))]));
+                    out.push(row(
+                        tb,
+                        &[("UUID", t(uuid)), ("POOL_NAME", t(pool)), ("POOL_DSP_NAME", t(pool.to_lowercase()))],
+                    ));
                 }
             }
             "RESOURCE_GROUPS" => {
@@ -313,55 +341,89 @@ impl Generator<'_> {
             }
             "VOLUME_GROUPS" => {
                 let name = if e == 0 { "DFLTRSCGRP".to_owned() } else { format!("SC-{}", e - 1) };
-                out.push(row(tb, &[("UUID", t(self.uuid(21, e))), ("RESOURCE_GROUP_NAME", t(name)), ("VLM_NR", i(0)), ("FLAGS", i(0))]));
+                out.push(row(
+                    tb,
+                    &[
+                        ("UUID", t(self.uuid(21, e))),
+                        ("RESOURCE_GROUP_NAME", t(name)),
+                        ("VLM_NR", i(0)),
+                        ("FLAGS", i(0)),
+                    ],
+                ));
             }
             "PROPS_CONTAINERS" => self.props(e, out),
-            "FILES" => out.push(row(tb, &[
-                ("UUID", t(self.uuid(30, 0))),
-                ("PATH", t("/etc/lvm/lvm.conf.d/linstor.conf")),
-                ("FLAGS", i(0)),
-                // "global_filter = [ \"r|^/dev/drbd|\" ]\n"
-                ("CONTENT", t("Z2xvYmFsX2ZpbHRlciA9IFsgInJ8Xi9kZXYvZHJiZHwiIF0K")),
-                ("CONTENT_CHECKSUM", t("64a7d2b0fd5bd0e3e88d4d4e12e2a0d74e3a9a3e2ff0fc0ad9a51d1f0c2b2c6c")),
-                ("ALT_SUFFIXES", t("W10=")),
-            ])),
-            "KEY_VALUE_STORE" => out.push(row(tb, &[("UUID", t(self.uuid(31, 0))), ("KVS_NAME", t("CSI-SNAPSHOTS")), ("KVS_DSP_NAME", t("csi-snapshots"))])),
-            "S3_REMOTES" => out.push(row(tb, &[
-                ("UUID", t(self.uuid(32, 0))),
-                ("NAME", t("BACKUPS")),
-                ("DSP_NAME", t("backups")),
-                ("FLAGS", i(0)),
-                ("ENDPOINT", t("s3.example.invalid")),
-                ("BUCKET", t("linstor-backups")),
-                ("REGION", t("eu-1")),
-                ("ACCESS_KEY", t("ZW5jcnlwdGVkLWFjY2Vzcy1rZXk=")),
-                ("SECRET_KEY", t("ZW5jcnlwdGVkLXNlY3JldC1rZXk=")),
-            ])),
-            "SCHEDULES" => out.push(row(tb, &[
-                ("UUID", t(self.uuid(33, 0))),
-                ("NAME", t("NIGHTLY")),
-                ("DSP_NAME", t("nightly")),
-                ("FLAGS", i(0)),
-                ("FULL_CRON", t("0 3 * * *")),
-                ("INC_CRON", t("0 */4 * * *")),
-                ("KEEP_LOCAL", i(7)),
-                ("KEEP_REMOTE", i(30)),
-                ("ON_FAILURE", i(1)),
-                ("MAX_RETRIES", i(3)),
-            ])),
+            "FILES" => out.push(row(
+                tb,
+                &[
+                    ("UUID", t(self.uuid(30, 0))),
+                    ("PATH", t("/etc/lvm/lvm.conf.d/linstor.conf")),
+                    ("FLAGS", i(0)),
+                    // "global_filter = [ \"r|^/dev/drbd|\" ]\n"
+                    ("CONTENT", t("Z2xvYmFsX2ZpbHRlciA9IFsgInJ8Xi9kZXYvZHJiZHwiIF0K")),
+                    ("CONTENT_CHECKSUM", t("64a7d2b0fd5bd0e3e88d4d4e12e2a0d74e3a9a3e2ff0fc0ad9a51d1f0c2b2c6c")),
+                    ("ALT_SUFFIXES", t("W10=")),
+                ],
+            )),
+            "KEY_VALUE_STORE" => out.push(row(
+                tb,
+                &[
+                    ("UUID", t(self.uuid(31, 0))),
+                    ("KVS_NAME", t("CSI-SNAPSHOTS")),
+                    ("KVS_DSP_NAME", t("csi-snapshots")),
+                ],
+            )),
+            "S3_REMOTES" => out.push(row(
+                tb,
+                &[
+                    ("UUID", t(self.uuid(32, 0))),
+                    ("NAME", t("BACKUPS")),
+                    ("DSP_NAME", t("backups")),
+                    ("FLAGS", i(0)),
+                    ("ENDPOINT", t("s3.example.invalid")),
+                    ("BUCKET", t("linstor-backups")),
+                    ("REGION", t("eu-1")),
+                    ("ACCESS_KEY", t("ZW5jcnlwdGVkLWFjY2Vzcy1rZXk=")),
+                    ("SECRET_KEY", t("ZW5jcnlwdGVkLXNlY3JldC1rZXk=")),
+                ],
+            )),
+            "SCHEDULES" => out.push(row(
+                tb,
+                &[
+                    ("UUID", t(self.uuid(33, 0))),
+                    ("NAME", t("NIGHTLY")),
+                    ("DSP_NAME", t("nightly")),
+                    ("FLAGS", i(0)),
+                    ("FULL_CRON", t("0 3 * * *")),
+                    ("INC_CRON", t("0 */4 * * *")),
+                    ("KEEP_LOCAL", i(7)),
+                    ("KEEP_REMOTE", i(30)),
+                    ("ON_FAILURE", i(1)),
+                    ("MAX_RETRIES", i(3)),
+                ],
+            )),
             "SEC_ACCESS_TYPES" => {
                 for (name, value) in [("CONTROL", 15), ("CHANGE", 7), ("USE", 3), ("VIEW", 1)] {
                     out.push(row(tb, &[("ACCESS_TYPE_NAME", t(name)), ("ACCESS_TYPE_VALUE", i(value))]));
                 }
             }
             "SEC_CONFIGURATION" => {
-                for (key, dsp, value) in [("AUTHREQUIRED", "AuthRequired", "false"), ("SECURITYLEVEL", "SecurityLevel", "NO_SECURITY")] {
+                for (key, dsp, value) in
+                    [("AUTHREQUIRED", "AuthRequired", "false"), ("SECURITYLEVEL", "SecurityLevel", "NO_SECURITY")]
+                {
                     out.push(row(tb, &[("ENTRY_KEY", t(key)), ("ENTRY_DSP_KEY", t(dsp)), ("ENTRY_VALUE", t(value))]));
                 }
             }
             "SEC_IDENTITIES" => {
                 for name in ["PUBLIC", "SYSTEM"] {
-                    out.push(row(tb, &[("IDENTITY_NAME", t(name)), ("IDENTITY_DSP_NAME", t(name)), ("ID_ENABLED", B_TRUE), ("ID_LOCKED", B_TRUE)]));
+                    out.push(row(
+                        tb,
+                        &[
+                            ("IDENTITY_NAME", t(name)),
+                            ("IDENTITY_DSP_NAME", t(name)),
+                            ("ID_ENABLED", B_TRUE),
+                            ("ID_LOCKED", B_TRUE),
+                        ],
+                    ));
                 }
             }
             "SEC_ID_ROLE_MAP" | "SEC_DFLT_ROLES" => {
@@ -377,32 +439,50 @@ impl Generator<'_> {
             "SEC_ROLES" => {
                 for (n, name) in SECURITY_ROLES.iter().enumerate() {
                     let privileges = if n == 0 { -1 } else { 0 };
-                    out.push(row(tb, &[
-                        ("ROLE_NAME", t(*name)),
-                        ("ROLE_DSP_NAME", t(*name)),
-                        ("DOMAIN_NAME", t(*name)),
-                        ("ROLE_ENABLED", B_TRUE),
-                        ("ROLE_PRIVILEGES", i(privileges)),
-                    ]));
+                    out.push(row(
+                        tb,
+                        &[
+                            ("ROLE_NAME", t(*name)),
+                            ("ROLE_DSP_NAME", t(*name)),
+                            ("DOMAIN_NAME", t(*name)),
+                            ("ROLE_ENABLED", B_TRUE),
+                            ("ROLE_PRIVILEGES", i(privileges)),
+                        ],
+                    ));
                 }
             }
             "SEC_TYPE_RULES" => {
                 for (d, domain) in SECURITY_ROLES.iter().enumerate() {
                     for (k, type_name) in SECURITY_TYPES.iter().enumerate() {
-                        let access = if d == 0 || domain == type_name { 15 } else if k == 2 { 7 } else { 1 };
-                        out.push(row(tb, &[("DOMAIN_NAME", t(*domain)), ("TYPE_NAME", t(*type_name)), ("ACCESS_TYPE", i(access))]));
+                        let access = if d == 0 || domain == type_name {
+                            15
+                        } else if k == 2 {
+                            7
+                        } else {
+                            1
+                        };
+                        out.push(row(
+                            tb,
+                            &[("DOMAIN_NAME", t(*domain)), ("TYPE_NAME", t(*type_name)), ("ACCESS_TYPE", i(access))],
+                        ));
                     }
                 }
             }
-            "SEC_OBJECT_PROTECTION" => out.push(row(tb, &[
-                ("OBJECT_PATH", t(OBJECT_PATHS[e])),
-                ("CREATOR_IDENTITY_NAME", t("SYSTEM")),
-                ("OWNER_ROLE_NAME", t("SYSADM")),
-                ("SECURITY_TYPE_NAME", t("SHARED")),
-            ])),
+            "SEC_OBJECT_PROTECTION" => out.push(row(
+                tb,
+                &[
+                    ("OBJECT_PATH", t(OBJECT_PATHS[e])),
+                    ("CREATOR_IDENTITY_NAME", t("SYSTEM")),
+                    ("OWNER_ROLE_NAME", t("SYSADM")),
+                    ("SECURITY_TYPE_NAME", t("SHARED")),
+                ],
+            )),
             "SEC_ACL_MAP" => {
                 for (role, access) in [("PUBLIC", 7), ("SYSADM", 15)] {
-                    out.push(row(tb, &[("OBJECT_PATH", t(OBJECT_PATHS[e])), ("ROLE_NAME", t(role)), ("ACCESS_TYPE", i(access))]));
+                    out.push(row(
+                        tb,
+                        &[("OBJECT_PATH", t(OBJECT_PATHS[e])), ("ROLE_NAME", t(role)), ("ACCESS_TYPE", i(access))],
+                    ));
                 }
             }
             _ => self.resource_rows(e, out),
@@ -448,7 +528,8 @@ impl Generator<'_> {
         let rd = self.rd_name(r);
         let placement = self.placement(r);
         let port = 7000 + (r % 2000) as i64;
-        let snapshots: &[(&str, bool)] = if placement.snapshot { &[("", false), ("SNAPSHOT-1", true)] } else { &[("", false)] };
+        let snapshots: &[(&str, bool)] =
+            if placement.snapshot { &[("", false), ("SNAPSHOT-1", true)] } else { &[("", false)] };
         let mut all_nodes: Vec<(usize, bool)> = placement.replicas.iter().map(|n| (*n, false)).collect();
         if let Some(n) = placement.diskless {
             all_nodes.push((n, true));
@@ -456,45 +537,54 @@ impl Generator<'_> {
         match tb.name {
             "RESOURCE_DEFINITIONS" => {
                 for (snap, is_snap) in snapshots {
-                    out.push(row(tb, &[
-                        ("UUID", t(self.uuid(50 + u64::from(*is_snap), r))),
-                        ("RESOURCE_NAME", t(rd.clone())),
-                        ("SNAPSHOT_NAME", t(*snap)),
-                        ("RESOURCE_DSP_NAME", t(rd.to_lowercase())),
-                        ("SNAPSHOT_DSP_NAME", t(snap.to_lowercase())),
-                        ("RESOURCE_FLAGS", i(if *is_snap { 1 << 4 } else { 0 })),
-                        ("LAYER_STACK", t(r#"["DRBD","STORAGE"]"#)),
-                        ("RESOURCE_GROUP_NAME", t(self.group_of(r))),
-                    ]));
+                    out.push(row(
+                        tb,
+                        &[
+                            ("UUID", t(self.uuid(50 + u64::from(*is_snap), r))),
+                            ("RESOURCE_NAME", t(rd.clone())),
+                            ("SNAPSHOT_NAME", t(*snap)),
+                            ("RESOURCE_DSP_NAME", t(rd.to_lowercase())),
+                            ("SNAPSHOT_DSP_NAME", t(snap.to_lowercase())),
+                            ("RESOURCE_FLAGS", i(if *is_snap { 1 << 4 } else { 0 })),
+                            ("LAYER_STACK", t(r#"["DRBD","STORAGE"]"#)),
+                            ("RESOURCE_GROUP_NAME", t(self.group_of(r))),
+                        ],
+                    ));
                 }
             }
             "VOLUME_DEFINITIONS" => {
                 for (snap, is_snap) in snapshots {
                     for v in 0..placement.volumes {
-                        out.push(row(tb, &[
-                            ("UUID", t(self.uuid(60 + v as u64 * 2 + u64::from(*is_snap), r))),
-                            ("RESOURCE_NAME", t(rd.clone())),
-                            ("SNAPSHOT_NAME", t(*snap)),
-                            ("VLM_NR", i(v)),
-                            ("VLM_SIZE", i(1_048_576 * (1 + (self.random(61, r) % 100) as i64))),
-                            ("VLM_FLAGS", i(0)),
-                        ]));
+                        out.push(row(
+                            tb,
+                            &[
+                                ("UUID", t(self.uuid(60 + v as u64 * 2 + u64::from(*is_snap), r))),
+                                ("RESOURCE_NAME", t(rd.clone())),
+                                ("SNAPSHOT_NAME", t(*snap)),
+                                ("VLM_NR", i(v)),
+                                ("VLM_SIZE", i(1_048_576 * (1 + (self.random(61, r) % 100) as i64))),
+                                ("VLM_FLAGS", i(0)),
+                            ],
+                        ));
                     }
                 }
             }
             "LAYER_DRBD_RESOURCE_DEFINITIONS" => {
                 for (snap, _) in snapshots {
-                    out.push(row(tb, &[
-                        ("RESOURCE_NAME", t(rd.clone())),
-                        ("RESOURCE_NAME_SUFFIX", t("")),
-                        ("SNAPSHOT_NAME", t(*snap)),
-                        ("PEER_SLOTS", i(7)),
-                        ("AL_STRIPES", i(1)),
-                        ("AL_STRIPE_SIZE", i(32)),
-                        ("TCP_PORT", i(port)),
-                        ("TRANSPORT_TYPE", t("IP")),
-                        ("SECRET", t(format!("{:020x}", self.random(70, r)))),
-                    ]));
+                    out.push(row(
+                        tb,
+                        &[
+                            ("RESOURCE_NAME", t(rd.clone())),
+                            ("RESOURCE_NAME_SUFFIX", t("")),
+                            ("SNAPSHOT_NAME", t(*snap)),
+                            ("PEER_SLOTS", i(7)),
+                            ("AL_STRIPES", i(1)),
+                            ("AL_STRIPE_SIZE", i(32)),
+                            ("TCP_PORT", i(port)),
+                            ("TRANSPORT_TYPE", t("IP")),
+                            ("SECRET", t(format!("{:020x}", self.random(70, r)))),
+                        ],
+                    ));
                 }
             }
             "LAYER_DRBD_VOLUME_DEFINITIONS" => {
@@ -519,7 +609,15 @@ impl Generator<'_> {
     }
 
     /// Rows that exist once per replica (and per snapshot of it).
-    fn replica_rows(&self, r: usize, rd: &str, placement: &Placement, all_nodes: &[(usize, bool)], port: i64, out: &mut Vec<Row>) {
+    fn replica_rows(
+        &self,
+        r: usize,
+        rd: &str,
+        placement: &Placement,
+        all_nodes: &[(usize, bool)],
+        port: i64,
+        out: &mut Vec<Row>,
+    ) {
         let tb = self.table;
         for (k, (node, diskless)) in all_nodes.iter().enumerate() {
             let node_name = self.node_name(*node);
@@ -527,16 +625,20 @@ impl Generator<'_> {
                 if placement.snapshot && !diskless { &[("", false), ("SNAPSHOT-1", true)] } else { &[("", false)] };
             for (snap, is_snap) in snaps {
                 let drbd = Generator::drbd_id(r, k, *is_snap);
-                let (pool, provider) = if *diskless { ("DFLTDISKLESSSTORPOOL", "DISKLESS") } else { ("POOL1", "LVM_THIN") };
+                let (pool, provider) =
+                    if *diskless { ("DFLTDISKLESSSTORPOOL", "DISKLESS") } else { ("POOL1", "LVM_THIN") };
                 match tb.name {
-                    "RESOURCES" => out.push(row(tb, &[
-                        ("UUID", t(self.uuid(80 + u64::from(*is_snap), r * 8 + k))),
-                        ("NODE_NAME", t(node_name.clone())),
-                        ("RESOURCE_NAME", t(rd)),
-                        ("SNAPSHOT_NAME", t(*snap)),
-                        ("RESOURCE_FLAGS", i(if *diskless { 1 << 2 | 1 << 8 } else { 0 })),
-                        ("CREATE_TIMESTAMP", i(1_700_000_000_000 + (r as i64) * 1000)),
-                    ])),
+                    "RESOURCES" => out.push(row(
+                        tb,
+                        &[
+                            ("UUID", t(self.uuid(80 + u64::from(*is_snap), r * 8 + k))),
+                            ("NODE_NAME", t(node_name.clone())),
+                            ("RESOURCE_NAME", t(rd)),
+                            ("SNAPSHOT_NAME", t(*snap)),
+                            ("RESOURCE_FLAGS", i(if *diskless { 1 << 2 | 1 << 8 } else { 0 })),
+                            ("CREATE_TIMESTAMP", i(1_700_000_000_000 + (r as i64) * 1000)),
+                        ],
+                    )),
                     "LAYER_RESOURCE_IDS" => {
                         for (id, kind, parent) in [(drbd, "DRBD", None), (drbd + 1, "STORAGE", Some(drbd))] {
                             let mut values = vec![
@@ -554,48 +656,60 @@ impl Generator<'_> {
                             out.push(row(tb, &values));
                         }
                     }
-                    "LAYER_DRBD_RESOURCES" => out.push(row(tb, &[
-                        ("LAYER_RESOURCE_ID", i(drbd)),
-                        ("PEER_SLOTS", i(7)),
-                        ("AL_STRIPES", i(1)),
-                        ("AL_STRIPE_SIZE", i(32)),
-                        ("FLAGS", i(0)),
-                        ("NODE_ID", i(k as i64)),
-                        ("TCP_PORT_LIST", t(if *is_snap { "[-1]".to_owned() } else { format!("[{port}]") })),
-                    ])),
+                    "LAYER_DRBD_RESOURCES" => out.push(row(
+                        tb,
+                        &[
+                            ("LAYER_RESOURCE_ID", i(drbd)),
+                            ("PEER_SLOTS", i(7)),
+                            ("AL_STRIPES", i(1)),
+                            ("AL_STRIPE_SIZE", i(32)),
+                            ("FLAGS", i(0)),
+                            ("NODE_ID", i(k as i64)),
+                            ("TCP_PORT_LIST", t(if *is_snap { "[-1]".to_owned() } else { format!("[{port}]") })),
+                        ],
+                    )),
                     "VOLUMES" | "LAYER_DRBD_VOLUMES" | "LAYER_STORAGE_VOLUMES" => {
                         for v in 0..placement.volumes {
                             out.push(match tb.name {
-                                "VOLUMES" => row(tb, &[
-                                    ("UUID", t(self.uuid(90 + v as u64 * 2 + u64::from(*is_snap), r * 8 + k))),
-                                    ("NODE_NAME", t(node_name.clone())),
-                                    ("RESOURCE_NAME", t(rd)),
-                                    ("SNAPSHOT_NAME", t(*snap)),
-                                    ("VLM_NR", i(v)),
-                                    ("VLM_FLAGS", i(0)),
-                                ]),
+                                "VOLUMES" => row(
+                                    tb,
+                                    &[
+                                        ("UUID", t(self.uuid(90 + v as u64 * 2 + u64::from(*is_snap), r * 8 + k))),
+                                        ("NODE_NAME", t(node_name.clone())),
+                                        ("RESOURCE_NAME", t(rd)),
+                                        ("SNAPSHOT_NAME", t(*snap)),
+                                        ("VLM_NR", i(v)),
+                                        ("VLM_FLAGS", i(0)),
+                                    ],
+                                ),
                                 "LAYER_DRBD_VOLUMES" => row(tb, &[("LAYER_RESOURCE_ID", i(drbd)), ("VLM_NR", i(v))]),
-                                _ => row(tb, &[
-                                    ("LAYER_RESOURCE_ID", i(drbd + 1)),
-                                    ("VLM_NR", i(v)),
-                                    ("PROVIDER_KIND", t(provider)),
-                                    ("NODE_NAME", t(node_name.clone())),
-                                    ("STOR_POOL_NAME", t(pool)),
-                                ]),
+                                _ => row(
+                                    tb,
+                                    &[
+                                        ("LAYER_RESOURCE_ID", i(drbd + 1)),
+                                        ("VLM_NR", i(v)),
+                                        ("PROVIDER_KIND", t(provider)),
+                                        ("NODE_NAME", t(node_name.clone())),
+                                        ("STOR_POOL_NAME", t(pool)),
+                                    ],
+                                ),
                             });
                         }
                     }
-                    "RESOURCE_CONNECTIONS" if k == 1 && !is_snap && r % 7 == 0 => out.push(row(tb, &[
-                        ("UUID", t(self.uuid(100, r))),
-                        ("NODE_NAME_SRC", t(self.node_name(placement.replicas[0]))),
-                        ("NODE_NAME_DST", t(node_name.clone())),
-                        ("RESOURCE_NAME", t(rd)),
-                        ("SNAPSHOT_NAME", t("")),
-                        ("FLAGS", i(0)),
-                        ("TCP_PORT", i(port + 2000)),
-                        ("TCP_PORT_SRC", i(port + 2000)),
-                        ("TCP_PORT_DST", i(port + 2001)),
-                    ])),
+                    "RESOURCE_CONNECTIONS" if k == 1 && !is_snap && r % 7 == 0 => out.push(row(
+                        tb,
+                        &[
+                            ("UUID", t(self.uuid(100, r))),
+                            ("NODE_NAME_SRC", t(self.node_name(placement.replicas[0]))),
+                            ("NODE_NAME_DST", t(node_name.clone())),
+                            ("RESOURCE_NAME", t(rd)),
+                            ("SNAPSHOT_NAME", t("")),
+                            ("FLAGS", i(0)),
+                            ("TCP_PORT", i(port + 2000)),
+                            ("TCP_PORT_SRC", i(port + 2000)),
+                            ("TCP_PORT_DST", i(port + 2001)),
+                        ],
+                    )),
                     _ => {}
                 }
             }
@@ -634,7 +748,12 @@ mod tests {
                 for (column, cell) in table.columns.iter().zip(&row.cells) {
                     assert!(column.nullable || cell.is_some(), "{version} {} {} is NULL", table.name, column.name);
                 }
-                assert!(keys.insert((table.name, row.formatted_key(table))), "duplicate {} {}", table.name, row.formatted_key(table));
+                assert!(
+                    keys.insert((table.name, row.formatted_key(table))),
+                    "duplicate {} {}",
+                    table.name,
+                    row.formatted_key(table)
+                );
             }
             assert!(rows.len() > 2500 && rows.len() < 3600, "{version}: {} rows", rows.len());
         }
@@ -651,8 +770,18 @@ mod tests {
 
     #[tokio::test]
     async fn covers_the_main_tables() {
-        let (_, counts) = inspect(&mut GeneratedSource::new(Plan::for_rows(2000, 3, DataVersion::V1_31_1))).await.unwrap();
-        for table in ["NODES", "RESOURCES", "VOLUMES", "LAYER_DRBD_RESOURCES", "LAYER_STORAGE_VOLUMES", "PROPS_CONTAINERS", "SEC_ACL_MAP", "RESOURCE_CONNECTIONS"] {
+        let (_, counts) =
+            inspect(&mut GeneratedSource::new(Plan::for_rows(2000, 3, DataVersion::V1_31_1))).await.unwrap();
+        for table in [
+            "NODES",
+            "RESOURCES",
+            "VOLUMES",
+            "LAYER_DRBD_RESOURCES",
+            "LAYER_STORAGE_VOLUMES",
+            "PROPS_CONTAINERS",
+            "SEC_ACL_MAP",
+            "RESOURCE_CONNECTIONS",
+        ] {
             assert!(counts.iter().any(|c| c.table == table && c.rows > 0), "{table} is empty");
         }
     }

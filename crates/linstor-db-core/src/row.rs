@@ -59,7 +59,9 @@ impl Row {
     /// accepted, as LINSTOR's loaders accept it (`:null` on etcd, an absent field on k8s).
     pub fn validate(&self, table: &Table) -> Result<()> {
         if self.cells.len() != table.columns.len() {
-            return Err(self.invalid(table, format!("has {} values for {} columns", self.cells.len(), table.columns.len())));
+            return Err(
+                self.invalid(table, format!("has {} values for {} columns", self.cells.len(), table.columns.len()))
+            );
         }
         for (column, cell) in table.columns.iter().zip(&self.cells) {
             if let Some(value) = cell {
@@ -122,7 +124,7 @@ impl Row {
                 return Err(Error::InvalidRow {
                     table: table.name.to_owned(),
                     key: String::new(),
-                    detail: format!("unknown field '{field}'"),
+                    detail: format!("unknown field '{field}' (LINSTOR's import refuses unknown fields too)"),
                 });
             };
             row.cells[i] = json_to_value(&table.columns[i], json).map_err(|detail| Error::InvalidRow {
@@ -156,10 +158,10 @@ pub fn json_to_value(column: &Column, json: &Json) -> std::result::Result<Option
         (ValueKind::Text, Json::String(s)) => Value::Text(s.clone()),
         (ValueKind::Int, Json::Number(n)) => match n.as_i64() {
             Some(v) => Value::Int(v),
-            None => return Err(format!("column {}: {n} is not an integer", column.name)),
+            None => return Err(format!("field {}: {n} is not an integer", column.field)),
         },
         (ValueKind::Bool, Json::Bool(b)) => Value::Bool(*b),
-        (kind, other) => return Err(format!("column {}: expected {kind:?}, found {other}", column.name)),
+        (kind, other) => return Err(format!("field {}: expected {}, found {other}", column.field, kind_name(kind))),
     };
     check_value(column, &value)?;
     Ok(Some(value))
@@ -170,11 +172,19 @@ fn check_value(column: &Column, value: &Value) -> std::result::Result<(), String
         (ValueKind::Text, Value::Text(_)) | (ValueKind::Bool, Value::Bool(_)) => Ok(()),
         (ValueKind::Int, Value::Int(v)) => match column.sql_type.int_range() {
             Some((lo, hi)) if *v < lo || *v > hi => {
-                Err(format!("column {}: {v} is out of range for {:?}", column.name, column.sql_type))
+                Err(format!("field {}: {v} is out of range for {:?}", column.field, column.sql_type))
             }
             _ => Ok(()),
         },
-        (kind, value) => Err(format!("column {}: expected {kind:?}, found {value:?}", column.name)),
+        (kind, value) => Err(format!("field {}: expected {}, found {value:?}", column.field, kind_name(kind))),
+    }
+}
+
+fn kind_name(kind: ValueKind) -> &'static str {
+    match kind {
+        ValueKind::Text => "a string",
+        ValueKind::Int => "an integer",
+        ValueKind::Bool => "a boolean",
     }
 }
 
@@ -228,9 +238,13 @@ mod tests {
     #[test]
     fn unknown_fields_wrong_types_and_ranges_are_rejected() {
         let parse = |s: &str| Row::from_json(nodes(), serde_json::from_str::<Json>(s).unwrap().as_object().unwrap());
-        assert!(parse(r#"{"uuid":"u","node_name":"A","node_dsp_name":"a","node_flags":0,"node_type":2,"x":1}"#).is_err());
+        assert!(
+            parse(r#"{"uuid":"u","node_name":"A","node_dsp_name":"a","node_flags":0,"node_type":2,"x":1}"#).is_err()
+        );
         assert!(parse(r#"{"uuid":"u","node_name":"A","node_dsp_name":"a","node_flags":"0","node_type":2}"#).is_err());
-        assert!(parse(r#"{"uuid":"u","node_name":"A","node_dsp_name":"a","node_flags":0,"node_type":4294967296}"#).is_err());
+        assert!(
+            parse(r#"{"uuid":"u","node_name":"A","node_dsp_name":"a","node_flags":0,"node_type":4294967296}"#).is_err()
+        );
         assert!(parse(r#"{"uuid":"u","node_name":"A","node_dsp_name":"a","node_flags":0,"node_type":2}"#).is_ok());
     }
 

@@ -41,7 +41,8 @@ impl StoreAddress {
     /// Reads `connection_url` of `linstor.toml` exactly as `Controller.checkDatabaseConfig` selects
     /// the backend: by its start only.
     pub fn from_connection_url(url: &str) -> Result<StoreAddress> {
-        StoreAddress::parse_url(url.trim())?.ok_or_else(|| invalid(url, "Database uri not supported (expected etcd://… or k8s)"))
+        StoreAddress::parse_url(url.trim())?
+            .ok_or_else(|| invalid(url, "Database uri not supported (expected etcd://… or k8s)"))
     }
 
     fn parse_url(url: &str) -> Result<Option<StoreAddress>> {
@@ -61,11 +62,8 @@ impl StoreAddress {
         }
         if lower.starts_with("etcd") {
             let rest = if lower.starts_with("etcd://") { &url["etcd://".len()..] } else { &url["etcd".len()..] };
-            let endpoints: Vec<String> = rest
-                .split(',')
-                .map(|e| e.trim().trim_end_matches('/').to_owned())
-                .filter(|e| !e.is_empty())
-                .collect();
+            let endpoints: Vec<String> =
+                rest.split(',').map(|e| e.trim().trim_end_matches('/').to_owned()).filter(|e| !e.is_empty()).collect();
             if endpoints.is_empty() {
                 return Err(invalid(url, "no etcd endpoint; use etcd://HOST:PORT[,HOST:PORT]"));
             }

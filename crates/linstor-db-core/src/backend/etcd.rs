@@ -39,10 +39,10 @@ impl EtcdStore {
     /// Connects and checks that etcd answers.
     pub async fn connect(settings: EtcdSettings) -> Result<EtcdStore> {
         let endpoints = settings.endpoints.join(",");
-        let connect_error = |source: etcd_client::Error| Error::EtcdConnect { endpoints: endpoints.clone(), source: Box::new(source) };
-        let mut options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(10))
-            .with_timeout(Duration::from_secs(60));
+        let connect_error =
+            |source: etcd_client::Error| Error::EtcdConnect { endpoints: endpoints.clone(), source: Box::new(source) };
+        let mut options =
+            ConnectOptions::new().with_connect_timeout(Duration::from_secs(10)).with_timeout(Duration::from_secs(60));
         if let Some((user, password)) = &settings.credentials {
             options = options.with_user(user.clone(), password.clone());
         }
@@ -156,9 +156,10 @@ fn tls_options(settings: &EtcdSettings) -> Result<Option<TlsOptions>> {
             return Err(Error::Tls {
                 setting: "client_key_pkcs8_pem",
                 path: key_path.clone(),
-                detail: "encrypted client keys (client_key_password) are not supported; write an unencrypted copy with \
+                detail:
+                    "encrypted client keys (client_key_password) are not supported; write an unencrypted copy with \
                          `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.plain`, readable by its owner only"
-                    .into(),
+                        .into(),
             });
         }
         if !key.windows(b"BEGIN PRIVATE KEY".len()).any(|w| w == b"BEGIN PRIVATE KEY") {
@@ -197,10 +198,15 @@ impl EtcdSource {
 
     async fn read_page(&mut self) -> Result<Vec<Row>> {
         let Some(read) = self.reading.as_mut() else { return Ok(Vec::new()) };
-        let options = GetOptions::new().with_range(read.end_key.clone()).with_limit(PAGE_KEYS).with_revision(self.revision);
+        let options =
+            GetOptions::new().with_range(read.end_key.clone()).with_limit(PAGE_KEYS).with_revision(self.revision);
         let prefix = table_prefix(&self.store.settings.prefix(), read.table);
-        let mut response =
-            self.store.kv.get(read.next_key.clone(), Some(options)).await.map_err(self.store.etcd_error("read", &prefix))?;
+        let mut response = self
+            .store
+            .kv
+            .get(read.next_key.clone(), Some(options))
+            .await
+            .map_err(self.store.etcd_error("read", &prefix))?;
         let more = response.more();
         let mut rows = Vec::new();
         let kvs = response.take_kvs();
@@ -256,7 +262,11 @@ impl Source for EtcdSource {
                 }
                 Some(read) if read.done => {
                     if read.assembler.skipped_keys > 0 {
-                        tracing::debug!(table = read.table.name, keys = read.assembler.skipped_keys, "skipped keys of unknown columns");
+                        tracing::debug!(
+                            table = read.table.name,
+                            keys = read.assembler.skipped_keys,
+                            "skipped keys of unknown columns"
+                        );
                     }
                     self.reading = None;
                     return Ok(Some(Event::TableEnd));
@@ -289,7 +299,11 @@ fn release_of(store: &str, settings: &EtcdSettings, state: &StoreState) -> Resul
     }
     let Some(text) = &state.version else {
         let detail = if state.keys > 0 {
-            format!("{} keys under {} but no {DB_VERSION_KEY} key; this is not a LINSTOR database, or not a complete one", state.keys, settings.prefix())
+            format!(
+                "{} keys under {} but no {DB_VERSION_KEY} key; this is not a LINSTOR database, or not a complete one",
+                state.keys,
+                settings.prefix()
+            )
         } else {
             format!("no keys under {}; check the address and [db.etcd] prefix", settings.prefix())
         };
@@ -305,7 +319,11 @@ fn release_of(store: &str, settings: &EtcdSettings, state: &StoreState) -> Resul
     let newest = RELEASES.iter().filter_map(|r| r.etcd_last).max().unwrap_or(0) + 1;
     let oldest = RELEASES.iter().filter_map(|r| r.etcd_last).min().unwrap_or(0) + 1;
     if stored > newest {
-        return Err(Error::TooNew { what: store.to_owned(), found: format!("etcd DB version {stored}"), newest: format!("etcd DB version {newest}") });
+        return Err(Error::TooNew {
+            what: store.to_owned(),
+            found: format!("etcd DB version {stored}"),
+            newest: format!("etcd DB version {newest}"),
+        });
     }
     let detail = if (1..=34).contains(&stored) {
         format!("etcd DB version {stored} is from LINSTOR 1.8 or older; LINSTOR itself cannot upgrade it (\"Last supported Linstor version for that is 1.8.x\")")
@@ -382,8 +400,12 @@ impl Target for EtcdTarget {
             return if replace { Ok(()) } else { Err(Error::IncompleteImport { store, detail: marker }) };
         }
         if state.keys > 0 && !replace {
-            let version = state.version.map_or_else(|| "no DBHISTORY/version".to_owned(), |v| format!("DBHISTORY/version = {v}"));
-            return Err(Error::TargetNotEmpty { store, detail: format!("{} keys under {}, {version}", state.keys, self.store.settings.prefix()) });
+            let version =
+                state.version.map_or_else(|| "no DBHISTORY/version".to_owned(), |v| format!("DBHISTORY/version = {v}"));
+            return Err(Error::TargetNotEmpty {
+                store,
+                detail: format!("{} keys under {}, {version}", state.keys, self.store.settings.prefix()),
+            });
         }
         Ok(())
     }
@@ -410,7 +432,11 @@ impl Target for EtcdTarget {
         // A left-over LINSTOR journal would be replayed over the imported data at the next start.
         let rollback = format!("{}{ROLLBACK_DIR}", self.store.settings.prefix_raw);
         let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(&rollback));
-        self.store.kv.delete(rollback.clone(), Some(options)).await.map_err(self.store.etcd_error("delete", &rollback))?;
+        self.store
+            .kv
+            .delete(rollback.clone(), Some(options))
+            .await
+            .map_err(self.store.etcd_error("delete", &rollback))?;
         Ok(())
     }
 
@@ -423,7 +449,7 @@ impl Target for EtcdTarget {
         Ok(())
     }
 
-    async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<()> {
+    async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<u64> {
         let prefix = self.store.settings.prefix();
         let mut ops = Vec::with_capacity(rows.len() * table.columns.len());
         for row in &rows {
@@ -431,11 +457,12 @@ impl Target for EtcdTarget {
                 ops.push(EtcdTarget::put(key, value));
             }
         }
-        self.store.run_ops(ops).await
+        self.store.run_ops(ops).await?;
+        Ok(rows.len() as u64)
     }
 
-    async fn end_table(&mut self, _table: &'static Table) -> Result<()> {
-        Ok(())
+    async fn end_table(&mut self, _table: &'static Table) -> Result<bool> {
+        Ok(true)
     }
 
     async fn commit(&mut self, meta: &ExportMeta) -> Result<()> {

@@ -45,7 +45,8 @@ impl Source for ExportFileSource {
     }
 
     async fn open(&mut self) -> Result<ExportMeta> {
-        let file = File::open(&self.path).map_err(|source| Error::File { action: "open", path: self.path.clone(), source })?;
+        let file =
+            File::open(&self.path).map_err(|source| Error::File { action: "open", path: self.path.clone(), source })?;
         let (tx, mut rx) = mpsc::channel::<Result<Message>>(16);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || parse_into_channel(file, &path, &tx));
@@ -156,7 +157,10 @@ impl Target for ExportFileTarget {
             return Err(Error::File {
                 action: "create",
                 path: self.path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("directory {} does not exist", dir.display())),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("directory {} does not exist", dir.display()),
+                ),
             });
         }
         if self.path.is_dir() {
@@ -172,9 +176,14 @@ impl Target for ExportFileTarget {
     async fn begin(&mut self, meta: &ExportMeta) -> Result<()> {
         let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let partial = self.path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let file = create_private_file(&partial).map_err(|source| Error::File { action: "create", path: partial.clone(), source })?;
+        let file = create_private_file(&partial).map_err(|source| Error::File {
+            action: "create",
+            path: partial.clone(),
+            source,
+        })?;
         self.partial = Some(partial);
-        let writer = ExportWriter::new(BufWriter::with_capacity(256 * 1024, file), meta).map_err(|e| self.io_error(e))?;
+        let writer =
+            ExportWriter::new(BufWriter::with_capacity(256 * 1024, file), meta).map_err(|e| self.io_error(e))?;
         self.writer = Some(writer);
         Ok(())
     }
@@ -185,9 +194,9 @@ impl Target for ExportFileTarget {
         Ok(())
     }
 
-    async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<()> {
+    async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<u64> {
         if NEVER_EXPORTED.contains(&table.name) {
-            return Ok(());
+            return Ok(0);
         }
         self.open_pending_table()?;
         let writer = self.writer.as_mut().ok_or_else(|| Error::Internal("write before begin".into()))?;
@@ -199,17 +208,19 @@ impl Target for ExportFileTarget {
             }
         }
         self.rows_in_table += rows.len() as u64;
-        result.map_err(|e| self.io_error(e))
+        result.map_err(|e| self.io_error(e))?;
+        Ok(rows.len() as u64)
     }
 
-    async fn end_table(&mut self, table: &'static Table) -> Result<()> {
+    async fn end_table(&mut self, table: &'static Table) -> Result<bool> {
         if NEVER_EXPORTED.contains(&table.name) || (self.rows_in_table == 0 && SPACE_TRACKING.contains(&table.name)) {
             self.pending_table = None;
-            return Ok(());
+            return Ok(false);
         }
         self.open_pending_table()?;
         let result = self.writer()?.end_table();
-        result.map_err(|e| self.io_error(e))
+        result.map_err(|e| self.io_error(e))?;
+        Ok(true)
     }
 
     async fn commit(&mut self, _meta: &ExportMeta) -> Result<()> {

@@ -8,10 +8,12 @@ pub mod etcd;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::config::DbConfig;
+use crate::error::{Error, Result};
 use crate::export::ExportMeta;
 use crate::row::Row;
 use crate::schema::Table;
+use crate::store::StoreAddress;
 
 /// One step of a stream of tables and rows.
 #[derive(Debug)]
@@ -53,12 +55,48 @@ pub trait Target: Send {
     /// A table starts; a replacing target clears it here.
     async fn begin_table(&mut self, table: &'static Table) -> Result<()>;
 
-    /// Writes rows of the current table.
-    async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<()>;
+    /// Writes rows of the current table; returns how many the target keeps (an export file leaves
+    /// out tables LINSTOR never exports).
+    async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<u64>;
 
-    /// The current table is complete.
-    async fn end_table(&mut self, table: &'static Table) -> Result<()>;
+    /// The current table is complete; returns whether the target kept the table.
+    async fn end_table(&mut self, table: &'static Table) -> Result<bool>;
 
     /// Sets the version markers and clears the in-progress mark: the data is complete.
     async fn commit(&mut self, meta: &ExportMeta) -> Result<()>;
+}
+
+/// Opens `address` for reading; etcd connection settings (TLS, user, prefix) come from `config`.
+#[cfg_attr(not(feature = "etcd"), allow(unused_variables))]
+pub async fn open_source(address: &StoreAddress, config: &DbConfig) -> Result<Box<dyn Source>> {
+    match address {
+        StoreAddress::File(path) => Ok(Box::new(file::ExportFileSource::new(path.clone()))),
+        #[cfg(feature = "etcd")]
+        StoreAddress::Etcd { endpoints } => {
+            let store = etcd::EtcdStore::connect(crate::store::EtcdSettings::new(endpoints.clone(), config)).await?;
+            Ok(Box::new(etcd::EtcdSource::new(store)))
+        }
+        other => Err(unsupported(other)),
+    }
+}
+
+/// Opens `address` for writing; etcd connection settings (TLS, user, prefix) come from `config`.
+#[cfg_attr(not(feature = "etcd"), allow(unused_variables))]
+pub async fn open_target(address: &StoreAddress, config: &DbConfig) -> Result<Box<dyn Target>> {
+    match address {
+        StoreAddress::File(path) => Ok(Box::new(file::ExportFileTarget::new(path.clone()))),
+        #[cfg(feature = "etcd")]
+        StoreAddress::Etcd { endpoints } => {
+            let store = etcd::EtcdStore::connect(crate::store::EtcdSettings::new(endpoints.clone(), config)).await?;
+            Ok(Box::new(etcd::EtcdTarget::new(store)))
+        }
+        other => Err(unsupported(other)),
+    }
+}
+
+fn unsupported(address: &StoreAddress) -> Error {
+    Error::InvalidStore {
+        address: address.to_string(),
+        reason: "this build of linstor-db has no backend for it (the Kubernetes backend is not built yet)".into(),
+    }
 }

@@ -8,6 +8,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use std::path::Path;
+
+use crate::backend::file::ExportFileSource;
 use crate::backend::{Event, Source, Target};
 use crate::error::{Error, Result};
 use crate::export::ExportMeta;
@@ -53,9 +56,9 @@ pub struct CopyReport {
     pub linstor_version: String,
     /// Data version.
     pub data_version: String,
-    /// Rows per table, in copy order.
+    /// Rows the target kept per table, in copy order.
     pub tables: Vec<TableCount>,
-    /// Total rows.
+    /// Total rows the target kept.
     pub rows: u64,
 }
 
@@ -84,8 +87,14 @@ pub async fn copy(source: &mut dyn Source, target: &mut dyn Target, options: &Co
     };
     match stream(source, target, &meta, options, &mut report).await {
         Ok(()) => Ok(report),
-        Err(Error::Cancelled) => Err(Error::WriteInterrupted { store: target.describe(), rows_written: report.rows, source: Box::new(Error::Cancelled) }),
-        Err(e) => Err(Error::WriteInterrupted { store: target.describe(), rows_written: report.rows, source: Box::new(e) }),
+        Err(Error::Cancelled) => Err(Error::WriteInterrupted {
+            store: target.describe(),
+            rows_written: report.rows,
+            source: Box::new(Error::Cancelled),
+        }),
+        Err(e) => {
+            Err(Error::WriteInterrupted { store: target.describe(), rows_written: report.rows, source: Box::new(e) })
+        }
     }
 }
 
@@ -97,7 +106,9 @@ async fn stream(
     report: &mut CopyReport,
 ) -> Result<()> {
     let total = meta.data_version.schema().tables.len();
-    let mut current = None;
+    let mut tables_seen = 0;
+    let mut current: Option<TableCount> = None;
+    let mut current_table = None;
     while let Some(event) = source.next_event().await? {
         if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(Error::Cancelled);
@@ -105,31 +116,44 @@ async fn stream(
         match event {
             Event::TableStart(table) => {
                 if let Some(progress) = &options.progress {
-                    progress(&Progress::Table { name: table.name, index: report.tables.len(), total });
+                    progress(&Progress::Table { name: table.name, index: tables_seen, total });
                 }
-                report.tables.push(TableCount { table: table.name.to_owned(), rows: 0 });
+                tables_seen += 1;
                 target.begin_table(table).await?;
-                current = Some(table);
+                current = Some(TableCount { table: table.name.to_owned(), rows: 0 });
+                current_table = Some(table);
             }
             Event::Rows(rows) => {
-                let table = current.ok_or_else(|| Error::Internal("rows outside a table".into()))?;
-                let n = rows.len() as u64;
-                target.write_rows(table, rows).await?;
-                if let Some(count) = report.tables.last_mut() {
-                    count.rows += n;
-                }
-                report.rows += n;
+                let (Some(table), Some(count)) = (current_table, current.as_mut()) else {
+                    return Err(Error::Internal("rows outside a table".into()));
+                };
+                let kept = target.write_rows(table, rows).await?;
+                count.rows += kept;
+                report.rows += kept;
                 if let Some(progress) = &options.progress {
                     progress(&Progress::Rows(report.rows));
                 }
             }
             Event::TableEnd => {
-                let table = current.take().ok_or_else(|| Error::Internal("table end outside a table".into()))?;
-                target.end_table(table).await?;
+                let (Some(table), Some(count)) = (current_table.take(), current.take()) else {
+                    return Err(Error::Internal("table end outside a table".into()));
+                };
+                if target.end_table(table).await? {
+                    report.tables.push(count);
+                }
             }
         }
     }
     target.commit(meta).await
+}
+
+/// Imports an export file into `target`, as `linstor-database import-db` does. The file is read twice:
+/// first to check every row (so a corrupt or truncated file is refused before anything is written),
+/// then to copy.
+pub async fn import_file(path: &Path, target: &mut dyn Target, options: &CopyOptions) -> Result<CopyReport> {
+    let (meta, _) = inspect(&mut ExportFileSource::new(path)).await?;
+    meta.check_supported(&path.display().to_string())?;
+    copy(&mut ExportFileSource::new(path), target, options).await
 }
 
 /// Reads a whole source and counts rows per table (for `info`), without writing anything.

@@ -29,8 +29,8 @@ mock! {
         async fn preflight(&mut self, meta: &ExportMeta, replace: bool) -> Result<()>;
         async fn begin(&mut self, meta: &ExportMeta) -> Result<()>;
         async fn begin_table(&mut self, table: &'static Table) -> Result<()>;
-        async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<()>;
-        async fn end_table(&mut self, table: &'static Table) -> Result<()>;
+        async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<u64>;
+        async fn end_table(&mut self, table: &'static Table) -> Result<bool>;
         async fn commit(&mut self, meta: &ExportMeta) -> Result<()>;
     }
 }
@@ -81,8 +81,8 @@ async fn copies_in_order_and_commits_last() {
     dst.expect_preflight().with(always(), eq(false)).times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
     dst.expect_begin().times(1).in_sequence(&mut seq).returning(|_| Ok(()));
     dst.expect_begin_table().times(1).in_sequence(&mut seq).returning(|_| Ok(()));
-    dst.expect_write_rows().times(2).in_sequence(&mut seq).returning(|_, _| Ok(()));
-    dst.expect_end_table().times(1).in_sequence(&mut seq).returning(|_| Ok(()));
+    dst.expect_write_rows().times(2).in_sequence(&mut seq).returning(|_, rows| Ok(rows.len() as u64));
+    dst.expect_end_table().times(1).in_sequence(&mut seq).returning(|_| Ok(true));
     dst.expect_commit().times(1).in_sequence(&mut seq).returning(|_| Ok(()));
     let report = copy(&mut src, &mut dst, &CopyOptions::default()).await.unwrap();
     assert_eq!(report.rows, 3);
@@ -130,7 +130,7 @@ async fn a_failed_write_is_reported_as_interrupted_and_never_committed() {
     dst.expect_write_rows().returning(move |_, _| {
         calls += 1;
         if calls == 1 {
-            Ok(())
+            Ok(2)
         } else {
             Err(Error::Internal("disk full".into()))
         }
@@ -164,8 +164,8 @@ async fn progress_reports_tables_and_rows() {
     dst.expect_preflight().returning(|_, _| Ok(()));
     dst.expect_begin().returning(|_| Ok(()));
     dst.expect_begin_table().returning(|_| Ok(()));
-    dst.expect_write_rows().returning(|_, _| Ok(()));
-    dst.expect_end_table().returning(|_| Ok(()));
+    dst.expect_write_rows().returning(|_, rows| Ok(rows.len() as u64));
+    dst.expect_end_table().returning(|_| Ok(true));
     dst.expect_commit().returning(|_| Ok(()));
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();

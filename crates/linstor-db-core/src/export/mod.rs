@@ -58,7 +58,10 @@ impl ExportMeta {
             return Err(too_new(format!("LINSTOR {}", self.linstor_version), format!("LINSTOR {}", newest.version)));
         }
         if self.k8s_version > newest.k8s_last {
-            return Err(too_new(format!("k8s_version {}", self.k8s_version), format!("k8s_version {}", newest.k8s_last)));
+            return Err(too_new(
+                format!("k8s_version {}", self.k8s_version),
+                format!("k8s_version {}", newest.k8s_last),
+            ));
         }
         let etcd_max = RELEASES.iter().filter_map(|r| r.etcd_last).max().unwrap_or(0);
         if let Some(etcd) = self.etcd_version.filter(|v| *v > etcd_max) {
@@ -70,7 +73,9 @@ impl ExportMeta {
     /// The release these numbers belong to, when it is one this tool knows.
     pub fn release(&self) -> Option<&'static Release> {
         RELEASES.iter().rev().find(|r| {
-            r.k8s_last == self.k8s_version && r.data_version == self.data_version && (self.etcd_version.is_none() || r.etcd_last == self.etcd_version)
+            r.k8s_last == self.k8s_version
+                && r.data_version == self.data_version
+                && (self.etcd_version.is_none() || r.etcd_last == self.etcd_version)
         })
     }
 }

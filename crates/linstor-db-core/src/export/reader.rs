@@ -183,7 +183,14 @@ impl<'de> Visitor<'de> for TablesSeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> std::result::Result<(), A::Error> {
-        while seq.next_element_seed(TableSeed { state: self.state, schema_version: self.schema_version, seen: &mut self.seen })?.is_some() {}
+        while seq
+            .next_element_seed(TableSeed {
+                state: self.state,
+                schema_version: self.schema_version,
+                seen: &mut self.seen,
+            })?
+            .is_some()
+        {}
         Ok(())
     }
 }
@@ -254,10 +261,17 @@ impl<'de> Visitor<'de> for TableSeed<'_, '_, '_> {
     }
 }
 
-fn check_columns(table: &Table, described: &[ColumnDescription], version: DataVersion) -> std::result::Result<(), String> {
+fn check_columns(
+    table: &Table,
+    described: &[ColumnDescription],
+    version: DataVersion,
+) -> std::result::Result<(), String> {
     let same = described.len() == table.columns.len()
         && described.iter().zip(&table.columns).all(|(d, c)| {
-            d.name == c.name && d.sql_type == c.sql_type.code() && d.is_primary_key == c.primary_key && d.is_nullable == c.nullable
+            d.name == c.name
+                && d.sql_type == c.sql_type.code()
+                && d.is_primary_key == c.primary_key
+                && d.is_nullable == c.nullable
         });
     if same {
         Ok(())
@@ -290,9 +304,15 @@ impl<'de> Visitor<'de> for RowsSeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        let mut number = 0u64;
         while let Some(object) = seq.next_element::<Map<String, Json>>()? {
+            number += 1;
             match Row::from_json(self.table, &object) {
                 Ok(row) => self.state.emit(ReadEvent::Row(row))?,
+                Err(Error::InvalidRow { table, detail, .. }) => {
+                    let key = format!("number {number} of 'data'");
+                    return self.state.fail(Error::InvalidRow { table, key, detail });
+                }
                 Err(e) => return self.state.fail(e),
             }
         }

@@ -18,20 +18,18 @@ pub struct ExportWriter<W: Write> {
 impl<W: Write> ExportWriter<W> {
     /// Writes the metadata and opens the `tables` array.
     pub fn new(out: W, meta: &ExportMeta) -> io::Result<ExportWriter<W>> {
-        let mut head = serde_json::Map::new();
-        head.insert("linstor_version".into(), meta.linstor_version.clone().into());
-        head.insert("export_timestamp_ms".into(), meta.export_timestamp_ms.into());
-        head.insert("exported_from".into(), meta.exported_from.clone().into());
-        head.insert("data_version".into(), meta.data_version.as_str().into());
-        head.insert("sql_version".into(), meta.sql_version.clone().into());
+        // Written by hand: the key order is part of the format (Jackson's creator-parameter order).
+        let mut buf = Vec::with_capacity(64 * 1024);
+        buf.extend_from_slice(b"{\"linstor_version\":");
+        serde_json::to_writer(&mut buf, &meta.linstor_version)?;
+        write!(buf, ",\"export_timestamp_ms\":{},\"exported_from\":", meta.export_timestamp_ms)?;
+        serde_json::to_writer(&mut buf, &meta.exported_from)?;
+        write!(buf, ",\"data_version\":\"{}\",\"sql_version\":", meta.data_version)?;
+        serde_json::to_writer(&mut buf, &meta.sql_version)?;
         if let Some(etcd) = meta.etcd_version {
-            head.insert("etcd_version".into(), etcd.into());
+            write!(buf, ",\"etcd_version\":{etcd}")?;
         }
-        head.insert("k8s_version".into(), meta.k8s_version.into());
-        let mut buf = serde_json::to_vec(&head)?;
-        // Re-open the object to append the tables array.
-        buf.pop();
-        buf.extend_from_slice(b",\"tables\":[");
+        write!(buf, ",\"k8s_version\":{},\"tables\":[", meta.k8s_version)?;
         let mut writer = ExportWriter { out, buf, tables_written: 0, rows_in_table: 0, in_table: false };
         writer.flush_buf()?;
         Ok(writer)
@@ -101,5 +99,54 @@ impl<W: Write> ExportWriter<W> {
         self.out.write_all(&self.buf)?;
         self.buf.clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::Value;
+    use crate::schema::{DataVersion, Release};
+
+    #[test]
+    fn writes_linstor_133_layout_byte_for_byte() {
+        let meta = ExportMeta::for_release(Release::for_etcd_version(72).unwrap(), "etcd", 1780000000000);
+        let nodes = DataVersion::V1_31_1.schema().table("NODES").unwrap();
+        let mut w = ExportWriter::new(Vec::new(), &meta).unwrap();
+        w.begin_table(nodes).unwrap();
+        let row = Row {
+            cells: vec![
+                Some(Value::Text("2b1d6c2e-5a7e-4b53-9a0f-5d6f3f0e9c11".into())),
+                Some(Value::Text("ALPHA".into())),
+                Some(Value::Text("alpha".into())),
+                Some(Value::Int(0)),
+                Some(Value::Int(2)),
+            ],
+        };
+        w.write_row(nodes, &row).unwrap();
+        w.end_table().unwrap();
+        let text = String::from_utf8(w.finish().unwrap()).unwrap();
+        let expected = concat!(
+            r#"{"linstor_version":"1.33.3","export_timestamp_ms":1780000000000,"exported_from":"etcd","#,
+            r#""data_version":"v1-31-1","sql_version":"2025.12.31.23.59","etcd_version":71,"k8s_version":30,"#,
+            r#""tables":[{"name":"NODES","column_description":["#,
+            r#"{"name":"UUID","sql_type":1,"is_primary_key":false,"is_nullable":false},"#,
+            r#"{"name":"NODE_NAME","sql_type":12,"is_primary_key":true,"is_nullable":false},"#,
+            r#"{"name":"NODE_DSP_NAME","sql_type":12,"is_primary_key":false,"is_nullable":false},"#,
+            r#"{"name":"NODE_FLAGS","sql_type":-5,"is_primary_key":false,"is_nullable":false},"#,
+            r#"{"name":"NODE_TYPE","sql_type":4,"is_primary_key":false,"is_nullable":false}],"#,
+            r#""data":[{"uuid":"2b1d6c2e-5a7e-4b53-9a0f-5d6f3f0e9c11","node_name":"ALPHA","node_dsp_name":"alpha","node_flags":0,"node_type":2}]}]}"#
+        );
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn linstor_134_exports_have_no_etcd_version() {
+        let meta = ExportMeta::for_release(Release::newest(), "k8s", 5);
+        let text = String::from_utf8(ExportWriter::new(Vec::new(), &meta).unwrap().finish().unwrap()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"linstor_version":"1.34.0-rc.1","export_timestamp_ms":5,"exported_from":"k8s","data_version":"v1-33-1","sql_version":"2026.04.08.09.00","k8s_version":34,"tables":[]}"#
+        );
     }
 }

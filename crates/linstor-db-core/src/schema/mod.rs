@@ -31,13 +31,8 @@ pub enum DataVersion {
 
 impl DataVersion {
     /// Every known data version, oldest first.
-    pub const ALL: [DataVersion; 5] = [
-        DataVersion::V1_19_1,
-        DataVersion::V1_25_1,
-        DataVersion::V1_27_1,
-        DataVersion::V1_31_1,
-        DataVersion::V1_33_1,
-    ];
+    pub const ALL: [DataVersion; 5] =
+        [DataVersion::V1_19_1, DataVersion::V1_25_1, DataVersion::V1_27_1, DataVersion::V1_31_1, DataVersion::V1_33_1];
 
     /// The newest data version the etcd backend ever stored (LINSTOR 1.33.x).
     pub const LAST_ETCD: DataVersion = DataVersion::V1_31_1;
@@ -276,10 +271,7 @@ impl Schema {
 
     /// The table with this name, or an error naming the data version.
     pub fn require_table(&self, name: &str) -> Result<&Table> {
-        self.table(name).ok_or_else(|| Error::UnknownTable {
-            table: name.to_owned(),
-            data_version: self.version,
-        })
+        self.table(name).ok_or_else(|| Error::UnknownTable { table: name.to_owned(), data_version: self.version })
     }
 }
 
@@ -337,7 +329,16 @@ mod tests {
         let names: Vec<&str> = DataVersion::V1_33_1.schema().tables.iter().map(|t| t.name).take(8).collect();
         assert_eq!(
             names,
-            ["AUTH_TOKENS", "EBS_REMOTES", "FILES", "KEY_VALUE_STORE", "NODES", "RESOURCE_DEFINITIONS", "RESOURCES", "LAYER_RESOURCE_IDS"]
+            [
+                "AUTH_TOKENS",
+                "EBS_REMOTES",
+                "FILES",
+                "KEY_VALUE_STORE",
+                "NODES",
+                "RESOURCE_DEFINITIONS",
+                "RESOURCES",
+                "LAYER_RESOURCE_IDS"
+            ]
         );
         let last = DataVersion::V1_33_1.schema().tables.last().map(|t| t.name);
         assert_eq!(last, Some("VOLUME_GROUPS"));
@@ -354,7 +355,9 @@ mod tests {
 
     #[test]
     fn version_differences_from_the_format_doc() {
-        let col = |v: DataVersion, t: &str, c: &str| v.schema().table(t).and_then(|t| t.column_index(c).map(|i| t.columns[i].clone()));
+        let col = |v: DataVersion, t: &str, c: &str| {
+            v.schema().table(t).and_then(|t| t.column_index(c).map(|i| t.columns[i].clone()))
+        };
         assert!(col(DataVersion::V1_19_1, "RESOURCE_GROUPS", "PEER_SLOTS").is_none());
         assert!(col(DataVersion::V1_25_1, "RESOURCE_GROUPS", "PEER_SLOTS").is_some());
         assert!(col(DataVersion::V1_25_1, "RESOURCE_GROUPS", "X_REPLICAS_ON_DIFFERENT").is_none());

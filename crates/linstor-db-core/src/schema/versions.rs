@@ -66,12 +66,19 @@ impl Release {
         RELEASES.iter().rev().find(|r| r.k8s_last + 1 == stored)
     }
 
-    /// The newest release writing `data_version` (the profile used for generated databases).
+    /// The newest release writing `data_version` whose etcd number reads back as that data version
+    /// (etcd 63 is both 1.27.1 with v1-25-1 and 1.28 with v1-27-1; it reads as the newer). Used as
+    /// the profile of generated databases.
     pub fn newest_with(data_version: DataVersion) -> &'static Release {
         RELEASES
             .iter()
             .rev()
-            .find(|r| r.data_version == data_version)
+            .find(|r| {
+                r.data_version == data_version
+                    && r.etcd_last.is_none_or(|last| {
+                        Release::for_etcd_version(last + 1).map(|x| x.data_version) == Some(data_version)
+                    })
+            })
             .unwrap_or_else(|| Release::newest())
     }
 }
@@ -167,6 +174,18 @@ mod tests {
         assert_eq!(Release::for_etcd_version(61).map(|r| r.data_version), Some(DataVersion::V1_19_1));
         assert_eq!(Release::for_etcd_version(35), None);
         assert_eq!(Release::for_etcd_version(73), None);
+    }
+
+    #[test]
+    fn generated_profiles_read_back_as_their_data_version() {
+        for v in DataVersion::ALL {
+            let r = Release::newest_with(v);
+            assert_eq!(r.data_version, v);
+            if let Some(last) = r.etcd_last {
+                assert_eq!(Release::for_etcd_version(last + 1).map(|x| x.data_version), Some(v));
+            }
+        }
+        assert_eq!(Release::newest_with(DataVersion::V1_25_1).version, "1.27.0");
     }
 
     #[test]

@@ -1,0 +1,149 @@
+//! What each command means: resolve stores from flags and linstor.toml, call the core, print.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use linstor_db_core::backend::{open_source, open_target, Source};
+use linstor_db_core::config::{DbConfig, DEFAULT_CONFIG_DIR};
+use linstor_db_core::engine::{self, CopyOptions, CopyReport};
+use linstor_db_core::generate::{GeneratedSource, Plan};
+use linstor_db_core::schema::DataVersion;
+use linstor_db_core::store::StoreAddress;
+use linstor_db_core::Error;
+use serde_json::json;
+
+use crate::cli::{Cli, Command, GenerateArgs, Global};
+use crate::output::{print_result, progress};
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::ExportDb { from, file } => {
+            let (address, config) = resolve(global, from.as_deref())?;
+            let mut source = open_source(&address, &config).await?;
+            let mut target = open_target(&StoreAddress::File(file.clone()), &config).await?;
+            let report = copy(global, "export", source.as_mut(), target.as_mut(), false).await?;
+            print_copy(global, "exported", &report)
+        }
+        Command::ImportDb { to, replace, file } => {
+            let (address, config) = resolve(global, to.as_deref())?;
+            if matches!(address, StoreAddress::File(_)) {
+                anyhow::bail!("import-db writes a database store (etcd://… or k8s), not a file; to copy a file use cp");
+            }
+            let mut target = open_target(&address, &config).await?;
+            let (callback, bar) = progress(global.quiet, "import");
+            let options = CopyOptions { replace: *replace, progress: callback, cancel: None };
+            let result = engine::import_file(file, target.as_mut(), &options).await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            print_copy(global, "imported", &result?)
+        }
+        Command::Info { store } => {
+            let (address, config) = resolve(global, store.as_deref())?;
+            let mut source = open_source(&address, &config).await?;
+            info(global, source.as_mut()).await
+        }
+        Command::Generate(args) => generate(global, args).await,
+    }
+}
+
+/// The store and the configuration for a command: an explicit address wins over `connection_url`;
+/// linstor.toml still supplies etcd TLS, credentials and prefix when it exists.
+fn resolve(global: &Global, explicit: Option<&str>) -> anyhow::Result<(StoreAddress, DbConfig)> {
+    let dir = global.config_directory.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_DIR));
+    match explicit {
+        Some(text) => {
+            let address = StoreAddress::parse(text)?;
+            let config = match DbConfig::load(&dir) {
+                Ok(config) => config,
+                // Without -c, a missing default config just means defaults.
+                Err(Error::ConfigMissing { .. }) if global.config_directory.is_none() => DbConfig::default(),
+                Err(e) => return Err(e.into()),
+            };
+            Ok((address, config))
+        }
+        None => {
+            let config = DbConfig::load(&dir)?;
+            let address = StoreAddress::from_connection_url(&config.connection_url)
+                .with_context(|| format!("connection_url in {}", dir.join("linstor.toml").display()))?;
+            Ok((address, config))
+        }
+    }
+}
+
+async fn copy(
+    global: &Global,
+    verb: &str,
+    source: &mut dyn Source,
+    target: &mut dyn linstor_db_core::backend::Target,
+    replace: bool,
+) -> anyhow::Result<CopyReport> {
+    let (callback, bar) = progress(global.quiet, verb);
+    let options = CopyOptions { replace, progress: callback, cancel: None };
+    let result = engine::copy(source, target, &options).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(result?)
+}
+
+fn print_copy(global: &Global, verb: &str, report: &CopyReport) -> anyhow::Result<ExitCode> {
+    let text = format!(
+        "{verb} {} rows in {} tables from {} to {} (LINSTOR {} data, {})\n",
+        report.rows,
+        report.tables.len(),
+        report.source,
+        report.target,
+        report.linstor_version,
+        report.data_version
+    );
+    print_result(global.output, global.quiet, &text, &serde_json::to_value(report)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn info(global: &Global, source: &mut dyn Source) -> anyhow::Result<ExitCode> {
+    let store = source.describe();
+    let (meta, tables) = engine::inspect(source).await?;
+    let rows: u64 = tables.iter().map(|t| t.rows).sum();
+    let mut text = String::new();
+    writeln!(text, "store:            {store}")?;
+    writeln!(text, "LINSTOR release:  {} (data version {})", meta.linstor_version, meta.data_version)?;
+    if let Some(etcd) = meta.etcd_version {
+        writeln!(text, "etcd DB version:  {} (DBHISTORY/version; last migration {etcd})", etcd + 1)?;
+    }
+    writeln!(text, "k8s migration:    {} (LinstorVersion; last migration {})", meta.k8s_version + 1, meta.k8s_version)?;
+    writeln!(text, "rows:             {rows} in {} tables", tables.len())?;
+    let width = tables.iter().map(|t| t.table.len()).max().unwrap_or(0);
+    for t in &tables {
+        writeln!(text, "  {:width$}  {}", t.table, t.rows)?;
+    }
+    let json = json!({
+        "store": store,
+        "linstor_version": meta.linstor_version,
+        "data_version": meta.data_version.as_str(),
+        "etcd_version": meta.etcd_version,
+        "k8s_version": meta.k8s_version,
+        "rows": rows,
+        "tables": tables,
+    });
+    // `info` is asked for; --quiet does not hide its answer.
+    print_result(global.output, false, &text, &json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn generate(global: &Global, args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    let data_version: DataVersion = args.data_version.parse()?;
+    let plan = Plan::for_rows(args.rows, args.seed, data_version);
+    let address = StoreAddress::parse(&args.to)?;
+    let config = match &global.config_directory {
+        Some(dir) => DbConfig::load(Path::new(dir))?,
+        None => DbConfig::default(),
+    };
+    let mut source = GeneratedSource::new(plan);
+    let mut target = open_target(&address, &config).await?;
+    let report = copy(global, "generate", &mut source, target.as_mut(), args.replace).await?;
+    print_copy(global, "generated", &report)
+}

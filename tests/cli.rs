@@ -1,0 +1,164 @@
+//! The `linstor-db` binary: drop-in export-db / import-db with linstor.toml, info, generate, and a
+//! clear message plus exit code 2 for every bad input, with nothing written.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use linstor_db_core::backend::file::ExportFileSource;
+
+use crate::util::*;
+
+fn config_for(dir: &Path, prefix: &str) -> String {
+    let body = format!("[db]\nconnection_url = \"{}\"\n[db.etcd]\nprefix = \"{prefix}\"\n", Etcd::shared().url());
+    write_config(dir, &body).display().to_string()
+}
+
+fn ok(args: &[&str]) -> std::process::Output {
+    let output = run_cli(args);
+    assert!(output.status.success(), "linstor-db {args:?} failed:\n{}", describe(&output));
+    output
+}
+
+fn fails(args: &[&str], expected: &str) -> String {
+    let output = run_cli(args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "linstor-db {args:?}:\n{}", describe(&output));
+    assert!(stderr.contains(expected), "linstor-db {args:?} should say '{expected}':\n{}", describe(&output));
+    stderr
+}
+
+#[tokio::test]
+async fn generate_import_export_round_trip_with_linstor_toml() {
+    let dir = TempDir::new().unwrap();
+    let prefix = unique_prefix("cli-roundtrip");
+    let config = config_for(dir.path(), &prefix);
+    let generated = dir.path().join("gen.json");
+    let exported = dir.path().join("export.json");
+    ok(&["generate", "--rows", "4000", "--seed", "3", "--to", generated.to_str().unwrap()]);
+    ok(&["import-db", "-c", &config, generated.to_str().unwrap()]);
+    ok(&["export-db", "-c", &config, exported.to_str().unwrap()]);
+    let (_, before) = collect(&mut ExportFileSource::new(&generated)).await;
+    let (meta, after) = collect(&mut ExportFileSource::new(&exported)).await;
+    assert_eq!(meta.exported_from, "etcd");
+    assert!(before == after, "export-db after import-db differs from the imported file");
+    let mode = std::fs::metadata(&exported).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "exports are owner-only");
+    // Byte level: export → import elsewhere → export gives the same file but for the timestamp.
+    let prefix2 = unique_prefix("cli-roundtrip-2");
+    let dir2 = TempDir::new().unwrap();
+    let config2 = config_for(dir2.path(), &prefix2);
+    let exported2 = dir.path().join("export2.json");
+    ok(&["import-db", "-c", &config2, exported.to_str().unwrap()]);
+    ok(&["export-db", "-c", &config2, exported2.to_str().unwrap()]);
+    let strip = |p: &Path| {
+        let text = std::fs::read_to_string(p).unwrap();
+        let start = text.find(",\"exported_from\"").unwrap();
+        text[start..].to_owned()
+    };
+    assert!(strip(&exported) == strip(&exported2), "export JSON is not byte-identical after a round trip");
+
+    let info = ok(&["info", "-c", &config, "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["linstor_version"], "1.33.3");
+    assert_eq!(json["etcd_version"], 71);
+    let rows = json["rows"].as_u64().unwrap();
+    assert_eq!(rows as usize, after.len() + 4, "info counts SEC_ACCESS_TYPES too, which exports leave out");
+    let text = ok(&["info", &Etcd::shared().url(), "-c", &config]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("data version v1-31-1"));
+}
+
+#[test]
+fn config_errors() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out.json");
+    let out = out.to_str().unwrap();
+    fails(
+        &["export-db", "-c", "/nonexistent-linstor-config", out],
+        "no LINSTOR configuration at /nonexistent-linstor-config/linstor.toml",
+    );
+    let bad = dir.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    write_config(&bad, "[db\nconnection_url = ");
+    fails(&["export-db", "-c", bad.to_str().unwrap(), out], "error parsing");
+    write_config(&bad, "[db]\nconnection_url = \"jdbc:h2:/var/lib/linstor/linstordb\"\n");
+    fails(&["export-db", "-c", bad.to_str().unwrap(), out], "linstor-database export-db");
+    write_config(&bad, "[db]\nconnection_url = \"k8s\"\n");
+    fails(&["export-db", "-c", bad.to_str().unwrap(), out], "no backend");
+    assert!(!Path::new(out).exists(), "nothing was written");
+}
+
+#[test]
+fn unreachable_etcd() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out.json");
+    let port = free_port();
+    let url = format!("etcd://127.0.0.1:{port}");
+    fails(&["export-db", "--from", &url, out.to_str().unwrap()], "cannot connect to etcd at 127.0.0.1");
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial file left");
+}
+
+#[test]
+fn bad_export_files_are_refused_before_anything_is_written() {
+    let dir = TempDir::new().unwrap();
+    let prefix = unique_prefix("cli-badfiles");
+    let config = config_for(dir.path(), &prefix);
+    let good = dir.path().join("good.json");
+    ok(&["generate", "--rows", "3000", "--to", good.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&good).unwrap();
+    let cases = [
+        ("garbage.json", "this is not json".to_owned(), "not a valid LINSTOR database export"),
+        ("truncated.json", text[..text.len() * 2 / 3].to_owned(), "truncated"),
+        ("unknown-version.json", text.replace("\"v1-31-1\"", "\"v1-15-0\""), "unknown LINSTOR data version 'v1-15-0'"),
+        ("newer.json", text.replace("\"1.33.3\"", "\"1.40.0\""), "newer LINSTOR than this tool knows"),
+        (
+            "bad-row.json",
+            text.replacen("\"node_type\":2", "\"node_type\":\"two\"", 1),
+            "table NODES, row number 1 of 'data': field node_type: expected an integer",
+        ),
+        (
+            "bad-columns.json",
+            text.replacen("\"NODE_TYPE\",\"sql_type\":4", "\"NODE_TYPE\",\"sql_type\":12", 1),
+            "column_description of table NODES",
+        ),
+    ];
+    for (name, content, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        fails(&["import-db", "-c", &config, path.to_str().unwrap()], expected);
+    }
+    fails(&["import-db", "-c", &config, dir.path().join("missing.json").to_str().unwrap()], "cannot open");
+    let prefix_keys = tokio::runtime::Runtime::new().unwrap().block_on(raw_keys(&prefix));
+    assert!(prefix_keys.is_empty(), "a refused import wrote {} keys", prefix_keys.len());
+}
+
+#[test]
+fn non_empty_target_needs_replace() {
+    let dir = TempDir::new().unwrap();
+    let prefix = unique_prefix("cli-replace");
+    let config = config_for(dir.path(), &prefix);
+    let a = dir.path().join("a.json");
+    let b = dir.path().join("b.json");
+    ok(&["generate", "--rows", "1000", "--seed", "1", "--to", a.to_str().unwrap()]);
+    ok(&["generate", "--rows", "1000", "--seed", "2", "--to", b.to_str().unwrap()]);
+    ok(&["import-db", "-c", &config, a.to_str().unwrap()]);
+    fails(&["import-db", "-c", &config, b.to_str().unwrap()], "Re-run with --replace");
+    ok(&["import-db", "-c", &config, "--replace", b.to_str().unwrap()]);
+    let out = dir.path().join("out.json");
+    ok(&["export-db", "-c", &config, out.to_str().unwrap()]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_, expected) = rt.block_on(async { collect(&mut ExportFileSource::new(&b)).await });
+    let (_, actual) = rt.block_on(async { collect(&mut ExportFileSource::new(&out)).await });
+    assert!(expected == actual);
+}
+
+#[test]
+fn export_into_a_missing_directory_fails_cleanly() {
+    let dir = TempDir::new().unwrap();
+    let prefix = unique_prefix("cli-missing-dir");
+    let config = config_for(dir.path(), &prefix);
+    let file = dir.path().join("seed.json");
+    ok(&["generate", "--rows", "500", "--to", file.to_str().unwrap()]);
+    ok(&["import-db", "-c", &config, file.to_str().unwrap()]);
+    fails(&["export-db", "-c", &config, "/nonexistent-dir/out.json"], "directory /nonexistent-dir does not exist");
+}

@@ -1,0 +1,52 @@
+//! Shared helpers of the integration tests (store handles, row collection).
+
+use std::collections::BTreeMap;
+
+use linstor_db_core::backend::etcd::EtcdStore;
+use linstor_db_core::backend::{Event, Source};
+use linstor_db_core::config::DbConfig;
+use linstor_db_core::export::ExportMeta;
+use linstor_db_core::row::Row;
+use linstor_db_core::store::EtcdSettings;
+pub use linstor_db_tests::*;
+
+/// A connection to the shared etcd under `prefix`.
+pub async fn etcd_store(prefix: &str) -> EtcdStore {
+    let config = DbConfig { etcd_prefix_raw: prefix.to_owned(), ..DbConfig::default() };
+    EtcdStore::connect(EtcdSettings::new(vec![Etcd::shared().endpoint.clone()], &config))
+        .await
+        .expect("connect to test etcd")
+}
+
+/// A raw etcd client for looking at keys directly.
+pub async fn raw_client() -> etcd_client::Client {
+    etcd_client::Client::connect([Etcd::shared().endpoint.as_str()], None).await.expect("raw etcd client")
+}
+
+/// Every key and value under `prefix`.
+pub async fn raw_keys(prefix: &str) -> BTreeMap<String, String> {
+    let mut client = raw_client().await;
+    let response = client.get(prefix, Some(etcd_client::GetOptions::new().with_prefix())).await.expect("range read");
+    response.kvs().iter().map(|kv| (kv.key_str().unwrap().to_owned(), kv.value_str().unwrap().to_owned())).collect()
+}
+
+/// All rows of a source by (table, formatted key), with the metadata.
+pub async fn collect(source: &mut dyn Source) -> (ExportMeta, BTreeMap<(String, String), Row>) {
+    let meta = source.open().await.expect("open source");
+    let mut rows = BTreeMap::new();
+    let mut table = None;
+    while let Some(event) = source.next_event().await.expect("read source") {
+        match event {
+            Event::TableStart(t) => table = Some(t),
+            Event::Rows(batch) => {
+                let t = table.expect("rows inside a table");
+                for row in batch {
+                    let previous = rows.insert((t.name.to_owned(), row.formatted_key(t)), row);
+                    assert!(previous.is_none(), "duplicate row in {}", t.name);
+                }
+            }
+            Event::TableEnd => table = None,
+        }
+    }
+    (meta, rows)
+}
