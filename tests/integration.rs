@@ -2,4 +2,5 @@
 
 mod cli;
 mod etcd;
+mod security;
 mod util;
