@@ -137,18 +137,6 @@ impl SqlType {
         }
     }
 
-    /// The OpenAPI `type` and `format` LINSTOR's CRD generator gives a column of this type.
-    pub fn openapi(self) -> (&'static str, Option<&'static str>) {
-        match self {
-            SqlType::Char | SqlType::Varchar | SqlType::Clob => ("string", None),
-            SqlType::Blob => ("string", Some("byte")),
-            SqlType::Bigint | SqlType::Timestamp | SqlType::Date => ("integer", Some("int64")),
-            SqlType::Integer => ("integer", Some("int32")),
-            SqlType::Smallint => ("integer", None),
-            SqlType::Boolean => ("boolean", None),
-        }
-    }
-
     /// The inclusive range of values a column of this type can hold.
     pub fn int_range(self) -> Option<(i64, i64)> {
         match self {
