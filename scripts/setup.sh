@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what linstor-db's build, tests and demo need on a Debian machine, and nothing that is
 # already there: etcd (server and etcdctl) for the real-store tests, protoc for etcd-client, openssl
-# for test certificates. Safe to run again.
+# and curl for test certificates and the test API server, and a real kube-apiserver built from the
+# upstream Kubernetes Go modules (cached; the first build takes about 6 minutes). Safe to run again.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,7 @@ command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 
 if ((${#need[@]})); then
   sudo=""
@@ -21,4 +23,11 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo is missing; install Rust with rustup (https://rustup.rs)" >&2
   exit 1
+fi
+
+# The real Kubernetes API server for the k8s tests, cached after the first build.
+if [ -z "${KUBE_APISERVER:-}" ]; then
+  here=$(cd "$(dirname "$0")" && pwd)
+  apiserver=$(bash "$here/../tools/kube-apiserver/build.sh")
+  echo "setup: kube-apiserver at $apiserver" >&2
 fi
