@@ -83,7 +83,10 @@ fn config_errors() {
     write_config(&bad, "[db]\nconnection_url = \"jdbc:h2:/var/lib/linstor/linstordb\"\n");
     fails(&["export-db", "-c", bad.to_str().unwrap(), out], "linstor-database export-db");
     write_config(&bad, "[db]\nconnection_url = \"k8s\"\n");
-    fails(&["export-db", "-c", bad.to_str().unwrap(), out], "no backend");
+    fails(
+        &["export-db", "-c", bad.to_str().unwrap(), "--kubeconfig", "/nonexistent/kubeconfig", out],
+        "kubeconfig /nonexistent/kubeconfig",
+    );
     assert!(!Path::new(out).exists(), "nothing was written");
 }
 

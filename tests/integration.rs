@@ -2,5 +2,6 @@
 
 mod cli;
 mod etcd;
+mod k8s;
 mod security;
 mod util;

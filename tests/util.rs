@@ -50,3 +50,44 @@ pub async fn collect(source: &mut dyn Source) -> (ExportMeta, BTreeMap<(String, 
     }
     (meta, rows)
 }
+
+/// A connection to the test API server as its admin.
+pub async fn k8s_store() -> linstor_db_core::backend::k8s::K8sStore {
+    use linstor_db_core::backend::k8s::{K8sSettings, K8sStore};
+    let settings = K8sSettings {
+        kubeconfig: Some(KubeApiServer::shared().kubeconfig.clone()),
+        ..K8sSettings::new(&DbConfig::default())
+    };
+    K8sStore::connect(settings).await.expect("connect to the test kube-apiserver")
+}
+
+/// A kube client as the test API server's admin.
+pub async fn kube_client() -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(&KubeApiServer::shared().kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// Deletes every LINSTOR CRD (and with it every LINSTOR object) so a test starts from an empty cluster.
+pub async fn reset_cluster() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: kube::Api<CustomResourceDefinition> = kube::Api::all(kube_client().await);
+    let crds = api.list(&Default::default()).await.unwrap();
+    let names: Vec<String> = crds
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .filter(|n| n.ends_with(".internal.linstor.linbit.com"))
+        .collect();
+    for name in &names {
+        let _ = api.delete(name, &Default::default()).await;
+    }
+    for name in &names {
+        for _ in 0..600 {
+            if api.get_opt(name).await.unwrap().is_none() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}

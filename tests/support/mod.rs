@@ -152,3 +152,56 @@ pub fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// A real kube-apiserver (built from the upstream Go modules by `tools/kube-apiserver/build.sh`) with
+/// its own etcd, on loopback, started once per test process by `tools/kube-apiserver/start.sh`; its
+/// watchdog stops it when the test process exits.
+pub struct KubeApiServer {
+    /// Admin kubeconfig (client certificate, group system:masters).
+    pub kubeconfig: PathBuf,
+    /// Kubeconfig of a user without any permission (token auth), for RBAC tests.
+    pub user_kubeconfig: PathBuf,
+    /// The user's name, for RoleBindings.
+    pub user: String,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+}
+
+impl KubeApiServer {
+    /// The API server shared by all tests of this process.
+    pub fn shared() -> &'static KubeApiServer {
+        static SHARED: OnceLock<KubeApiServer> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/kube-apiserver/start.sh");
+            let output = Command::new("bash")
+                .arg(&script)
+                .arg("--watch-pid")
+                .arg(std::process::id().to_string())
+                .stdin(Stdio::null())
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run tools/kube-apiserver/start.sh");
+            assert!(output.status.success(), "the test kube-apiserver did not start (see stderr above)");
+            let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+            let env = std::fs::read_to_string(dir.join("env")).expect("start.sh writes an env file");
+            let value = |key: &str| {
+                env.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                    .unwrap_or_else(|| panic!("{key} missing in {}", dir.join("env").display()))
+                    .to_owned()
+            };
+            KubeApiServer {
+                kubeconfig: PathBuf::from(value("KUBE_TEST_ADMIN_KUBECONFIG")),
+                user_kubeconfig: PathBuf::from(value("KUBE_TEST_USER_KUBECONFIG")),
+                user: value("KUBE_TEST_USER"),
+                server: value("KUBE_TEST_SERVER"),
+            }
+        })
+    }
+}
+
+/// Serialises tests that use the cluster: CRDs are cluster-wide.
+pub async fn cluster_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}

@@ -24,6 +24,12 @@ pub struct Global {
     /// Directory holding linstor.toml (as LINSTOR's -c / --config-directory).
     #[arg(short = 'c', long = "config-directory", global = true, value_name = "DIR")]
     pub config_directory: Option<PathBuf>,
+    /// Kubeconfig for `k8s` stores (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for `k8s` stores (default: the current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
     /// Output format of results.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use linstor_db_core::backend::{open_source, open_target, Source};
+use linstor_db_core::backend::{open_source, open_target, Connection, Source};
 use linstor_db_core::config::{DbConfig, DEFAULT_CONFIG_DIR};
 use linstor_db_core::engine::{self, CopyOptions, CopyReport};
 use linstor_db_core::generate::{GeneratedSource, Plan};
@@ -50,9 +50,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The store and the configuration for a command: an explicit address wins over `connection_url`;
+/// The store and how to connect for a command: an explicit address wins over `connection_url`;
 /// linstor.toml still supplies etcd TLS, credentials and prefix when it exists.
-fn resolve(global: &Global, explicit: Option<&str>) -> anyhow::Result<(StoreAddress, DbConfig)> {
+fn resolve(global: &Global, explicit: Option<&str>) -> anyhow::Result<(StoreAddress, Connection)> {
+    let (address, config) = resolve_config(global, explicit)?;
+    Ok((address, connection(global, config)))
+}
+
+fn connection(global: &Global, config: DbConfig) -> Connection {
+    Connection { config, kubeconfig: global.kubeconfig.clone(), kube_context: global.context.clone() }
+}
+
+fn resolve_config(global: &Global, explicit: Option<&str>) -> anyhow::Result<(StoreAddress, DbConfig)> {
     let dir = global.config_directory.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_DIR));
     match explicit {
         Some(text) => {
@@ -143,7 +152,7 @@ async fn generate(global: &Global, args: &GenerateArgs) -> anyhow::Result<ExitCo
         None => DbConfig::default(),
     };
     let mut source = GeneratedSource::new(plan);
-    let mut target = open_target(&address, &config).await?;
+    let mut target = open_target(&address, &connection(global, config)).await?;
     let report = copy(global, "generate", &mut source, target.as_mut(), args.replace).await?;
     print_copy(global, "generated", &report)
 }

@@ -181,6 +181,38 @@ pub enum Error {
         #[source]
         source: Box<etcd_client::Error>,
     },
+    /// Connecting to the Kubernetes API failed (configuration or reachability).
+    #[cfg(feature = "k8s")]
+    #[error("cannot connect to the Kubernetes API{server}: {source}. Check KUBECONFIG / --kubeconfig and --context, or run inside the cluster with a service account")]
+    K8sConnect {
+        /// ` at <url>` when known.
+        server: String,
+        /// The client error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// The Kubernetes credentials lack a permission.
+    #[error("the Kubernetes API refused to {verb} {resource}: {message}. Grant it, for example with the ClusterRole in deploy/rbac.yaml")]
+    K8sForbidden {
+        /// The verb (list, create, …).
+        verb: &'static str,
+        /// The resource.
+        resource: String,
+        /// The API server's message.
+        message: String,
+    },
+    /// A Kubernetes API request failed.
+    #[cfg(feature = "k8s")]
+    #[error("Kubernetes API: {verb} {resource} failed: {source}")]
+    K8s {
+        /// The verb (list, create, …).
+        verb: &'static str,
+        /// The resource.
+        resource: String,
+        /// The client error.
+        #[source]
+        source: Box<kube::Error>,
+    },
     /// The operation was cancelled by the caller.
     #[error("cancelled")]
     Cancelled,

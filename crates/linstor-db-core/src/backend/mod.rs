@@ -6,6 +6,9 @@ pub mod file;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 
+#[cfg(feature = "k8s")]
+pub mod k8s;
+
 use async_trait::async_trait;
 
 use crate::config::DbConfig;
@@ -66,30 +69,74 @@ pub trait Target: Send {
     async fn commit(&mut self, meta: &ExportMeta) -> Result<()>;
 }
 
-/// Opens `address` for reading; etcd connection settings (TLS, user, prefix) come from `config`.
-#[cfg_attr(not(feature = "etcd"), allow(unused_variables))]
-pub async fn open_source(address: &StoreAddress, config: &DbConfig) -> Result<Box<dyn Source>> {
+/// How to reach stores: `linstor.toml` settings (etcd TLS, credentials, prefix; k8s retries) and the
+/// Kubernetes client configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// The `[db]` settings.
+    pub config: DbConfig,
+    /// Kubeconfig file; `None` infers (`$KUBECONFIG`, `~/.kube/config`, in-cluster service account).
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Kubeconfig context; `None` uses the current one.
+    pub kube_context: Option<String>,
+}
+
+impl Connection {
+    /// A connection with these `[db]` settings and an inferred Kubernetes configuration.
+    pub fn new(config: DbConfig) -> Connection {
+        Connection { config, kubeconfig: None, kube_context: None }
+    }
+
+    #[cfg(feature = "k8s")]
+    fn k8s_settings(&self) -> k8s::K8sSettings {
+        k8s::K8sSettings {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.kube_context.clone(),
+            ..k8s::K8sSettings::new(&self.config)
+        }
+    }
+}
+
+/// Opens `address` for reading.
+#[cfg_attr(not(all(feature = "etcd", feature = "k8s")), allow(unused_variables))]
+pub async fn open_source(address: &StoreAddress, connection: &Connection) -> Result<Box<dyn Source>> {
     match address {
         StoreAddress::File(path) => Ok(Box::new(file::ExportFileSource::new(path.clone()))),
         #[cfg(feature = "etcd")]
         StoreAddress::Etcd { endpoints } => {
-            let store = etcd::EtcdStore::connect(crate::store::EtcdSettings::new(endpoints.clone(), config)).await?;
+            let store =
+                etcd::EtcdStore::connect(crate::store::EtcdSettings::new(endpoints.clone(), &connection.config))
+                    .await?;
             Ok(Box::new(etcd::EtcdSource::new(store)))
         }
+        #[cfg(feature = "k8s")]
+        StoreAddress::K8s => {
+            let store = k8s::K8sStore::connect(connection.k8s_settings()).await?;
+            Ok(Box::new(k8s::K8sSource::new(store)))
+        }
+        #[allow(unreachable_patterns)]
         other => Err(unsupported(other)),
     }
 }
 
-/// Opens `address` for writing; etcd connection settings (TLS, user, prefix) come from `config`.
-#[cfg_attr(not(feature = "etcd"), allow(unused_variables))]
-pub async fn open_target(address: &StoreAddress, config: &DbConfig) -> Result<Box<dyn Target>> {
+/// Opens `address` for writing.
+#[cfg_attr(not(all(feature = "etcd", feature = "k8s")), allow(unused_variables))]
+pub async fn open_target(address: &StoreAddress, connection: &Connection) -> Result<Box<dyn Target>> {
     match address {
         StoreAddress::File(path) => Ok(Box::new(file::ExportFileTarget::new(path.clone()))),
         #[cfg(feature = "etcd")]
         StoreAddress::Etcd { endpoints } => {
-            let store = etcd::EtcdStore::connect(crate::store::EtcdSettings::new(endpoints.clone(), config)).await?;
+            let store =
+                etcd::EtcdStore::connect(crate::store::EtcdSettings::new(endpoints.clone(), &connection.config))
+                    .await?;
             Ok(Box::new(etcd::EtcdTarget::new(store)))
         }
+        #[cfg(feature = "k8s")]
+        StoreAddress::K8s => {
+            let store = k8s::K8sStore::connect(connection.k8s_settings()).await?;
+            Ok(Box::new(k8s::K8sTarget::new(store)))
+        }
+        #[allow(unreachable_patterns)]
         other => Err(unsupported(other)),
     }
 }
@@ -97,6 +144,6 @@ pub async fn open_target(address: &StoreAddress, config: &DbConfig) -> Result<Bo
 fn unsupported(address: &StoreAddress) -> Error {
     Error::InvalidStore {
         address: address.to_string(),
-        reason: "this build of linstor-db has no backend for it (the Kubernetes backend is not built yet)".into(),
+        reason: "this build of linstor-db has no backend for it (built without the etcd or k8s feature)".into(),
     }
 }

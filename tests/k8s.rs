@@ -1,0 +1,203 @@
+//! The Kubernetes backend against the real kube-apiserver: round trips, CRDs and names exactly as
+//! LINSTOR has them, version markers, refusals. Tests hold the cluster lock (CRDs are cluster-wide).
+
+use linstor_db_core::backend::etcd::{EtcdSource, EtcdTarget};
+use linstor_db_core::backend::file::ExportFileSource;
+use linstor_db_core::backend::k8s::{K8sSource, K8sTarget};
+use linstor_db_core::engine::{self, CopyOptions};
+use linstor_db_core::generate::{GeneratedSource, Plan};
+use linstor_db_core::k8s_layout;
+use linstor_db_core::schema::DataVersion;
+use linstor_db_core::Error;
+
+use crate::util::*;
+
+#[tokio::test]
+async fn generated_database_round_trips_through_k8s_and_matches_etcd() {
+    let _lock = cluster_lock().await;
+    reset_cluster().await;
+    let plan = Plan::for_rows(3000, 21, DataVersion::V1_31_1);
+    let store = k8s_store().await;
+    let report = engine::copy(
+        &mut GeneratedSource::new(plan.clone()),
+        &mut K8sTarget::new(store.clone()),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(report.rows > 2500);
+    let (_, expected) = collect(&mut GeneratedSource::new(plan.clone())).await;
+    let (meta, from_k8s) = collect(&mut K8sSource::new(store.clone())).await;
+    assert_eq!((meta.exported_from.as_str(), meta.k8s_version, meta.data_version), ("k8s", 30, DataVersion::V1_31_1));
+    assert!(from_k8s == expected, "rows read back from k8s differ from the rows written");
+
+    // The same database in etcd reads back identically.
+    let prefix = unique_prefix("k8s-vs-etcd");
+    let etcd = etcd_store(&prefix).await;
+    engine::copy(&mut GeneratedSource::new(plan), &mut EtcdTarget::new(etcd.clone()), &CopyOptions::default())
+        .await
+        .unwrap();
+    let (etcd_meta, from_etcd) = collect(&mut EtcdSource::new(etcd)).await;
+    assert!(from_etcd == from_k8s);
+    assert_eq!((etcd_meta.linstor_version, etcd_meta.data_version), (meta.linstor_version, meta.data_version));
+
+    // Bookkeeping as LINSTOR expects it: LinstorVersion = last migration + 1, no Rollback objects.
+    let client = kube_client().await;
+    let version = kube_dynamic(&client, "LinstorVersion", "linstorversion").get("version").await.unwrap();
+    assert_eq!(version.data["spec"]["version"], 31);
+    assert!(version.metadata.annotations.unwrap_or_default().is_empty(), "import marker removed");
+    assert!(kube_dynamic(&client, "Rollback", "rollback").list(&Default::default()).await.unwrap().items.is_empty());
+}
+
+fn kube_dynamic(client: &kube::Client, kind: &str, plural: &str) -> kube::Api<kube::api::DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk("internal.linstor.linbit.com", "v1", kind);
+    kube::Api::all_with(client.clone(), &kube::api::ApiResource::from_gvk_with_plural(&gvk, plural))
+}
+
+/// The CRDs we create, as the API server returns them, equal LINSTOR's, and CR names are the hashes.
+#[tokio::test]
+async fn crds_and_names_on_the_server_are_linstors() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let _lock = cluster_lock().await;
+    reset_cluster().await;
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("doc.json");
+    std::fs::write(&file, DOC_EXPORT_V1_33_1).unwrap();
+    let store = k8s_store().await;
+    engine::import_file(&file, &mut K8sTarget::new(store.clone()), &CopyOptions::default()).await.unwrap();
+
+    let client = kube_client().await;
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    for table in &DataVersion::V1_33_1.schema().tables {
+        let served = crds.get(&table.crd_name()).await.unwrap();
+        let expected = k8s_layout::crd(table.name, DataVersion::V1_33_1).unwrap();
+        let served_spec = serde_json::to_value(&served.spec).unwrap();
+        assert_eq!(
+            served_spec["versions"].as_array().unwrap().len(),
+            expected["spec"]["versions"].as_array().unwrap().len()
+        );
+        for (ours, theirs) in
+            served_spec["versions"].as_array().unwrap().iter().zip(expected["spec"]["versions"].as_array().unwrap())
+        {
+            assert_eq!(ours["name"], theirs["name"]);
+            assert_eq!(ours["storage"], theirs["storage"]);
+            assert_eq!(ours["schema"], theirs["schema"], "{} {}", table.name, theirs["name"]);
+        }
+        assert_eq!(served_spec["scope"], "Cluster");
+        assert_eq!(served_spec["names"]["kind"], table.kind.as_str());
+        assert_eq!(served.status.unwrap().stored_versions.unwrap(), vec!["v1-33-1".to_owned()]);
+    }
+    // §3.4: NODES ALPHA and PROPS_CONTAINERS /CTRL:defaultPlainConSvc by their hash names.
+    let nodes = kube_dynamic_table(&client, "Nodes", "nodes")
+        .get("73ab66a033c267e00b7429bb256f6deb2734ebc4cd4ff5b564a8c9f9b2c8a719")
+        .await
+        .unwrap();
+    assert_eq!(nodes.data["spec"]["node_dsp_name"], "alpha");
+    let prop = kube_dynamic_table(&client, "PropsContainers", "propscontainers")
+        .get("39672e342e65d064f80845d7bd40fddafde0bee5826a1bd7dfda41b22d36a60d")
+        .await
+        .unwrap();
+    assert_eq!(prop.data["spec"]["prop_value"], "PlainConnector");
+    let rd = kube_dynamic_table(&client, "ResourceDefinitions", "resourcedefinitions")
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let spec = rd.items[0].data["spec"].as_object().unwrap();
+    assert!(!spec.contains_key("parent_uuid"), "NULL columns are absent, never null");
+    assert_eq!(
+        kube_dynamic(&client, "LinstorVersion", "linstorversion").get("version").await.unwrap().data["spec"]["version"],
+        35
+    );
+
+    // And it exports back to the same rows.
+    let (_, before) = collect(&mut ExportFileSource::new(&file)).await;
+    let (_, after) = collect(&mut K8sSource::new(store)).await;
+    let after: std::collections::BTreeMap<_, _> =
+        after.into_iter().filter(|((t, _), _)| t != "SEC_ACCESS_TYPES").collect();
+    assert!(before == after);
+}
+
+fn kube_dynamic_table(client: &kube::Client, kind: &str, plural: &str) -> kube::Api<kube::api::DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk("internal.linstor.linbit.com", "v1-33-1", kind);
+    kube::Api::all_with(client.clone(), &kube::api::ApiResource::from_gvk_with_plural(&gvk, plural))
+}
+
+#[tokio::test]
+async fn a_non_empty_cluster_is_refused_unless_replacing_and_etcd_only_data_is_not_downgraded() {
+    let _lock = cluster_lock().await;
+    reset_cluster().await;
+    let store = k8s_store().await;
+    let first = Plan::for_rows(800, 1, DataVersion::V1_31_1);
+    let second = Plan::for_rows(800, 2, DataVersion::V1_31_1);
+    engine::copy(&mut GeneratedSource::new(first), &mut K8sTarget::new(store.clone()), &CopyOptions::default())
+        .await
+        .unwrap();
+    let err = engine::copy(
+        &mut GeneratedSource::new(second.clone()),
+        &mut K8sTarget::new(store.clone()),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::TargetNotEmpty { .. }), "{err}");
+    let replace = CopyOptions { replace: true, ..CopyOptions::default() };
+    engine::copy(&mut GeneratedSource::new(second.clone()), &mut K8sTarget::new(store.clone()), &replace)
+        .await
+        .unwrap();
+    let (_, expected) = collect(&mut GeneratedSource::new(second)).await;
+    let (_, actual) = collect(&mut K8sSource::new(store.clone())).await;
+    assert!(actual == expected, "replace left rows of the old database behind");
+    // Going back to an older data version over newer CRDs is refused before anything is written.
+    let newer = Plan::for_rows(300, 3, DataVersion::V1_33_1);
+    engine::copy(&mut GeneratedSource::new(newer), &mut K8sTarget::new(store.clone()), &replace).await.unwrap();
+    let older = Plan::for_rows(300, 4, DataVersion::V1_31_1);
+    let err = engine::copy(&mut GeneratedSource::new(older), &mut K8sTarget::new(store), &replace).await.unwrap_err();
+    assert!(matches!(err, Error::DataVersionNotSupported { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn an_empty_cluster_is_not_a_linstor_database() {
+    let _lock = cluster_lock().await;
+    reset_cluster().await;
+    let err = engine::inspect(&mut K8sSource::new(k8s_store().await)).await.unwrap_err();
+    assert!(matches!(err, Error::NotLinstor { .. }) && err.to_string().contains("LinstorVersion"), "{err}");
+}
+
+#[tokio::test]
+async fn cli_import_export_and_info_with_k8s() {
+    let _lock = cluster_lock().await;
+    reset_cluster().await;
+    let dir = TempDir::new().unwrap();
+    let kubeconfig = KubeApiServer::shared().kubeconfig.display().to_string();
+    let generated = dir.path().join("gen.json");
+    let exported = dir.path().join("out.json");
+    let conf = write_config(dir.path(), "[db]\nconnection_url = \"k8s\"\n");
+    let conf = conf.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let output = run_cli(args);
+        assert!(output.status.success(), "{args:?}\n{}", describe(&output));
+        output
+    };
+    run(&["generate", "--rows", "1500", "--to", generated.to_str().unwrap()]);
+    run(&["import-db", "-c", conf, "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
+    run(&["export-db", "-c", conf, "--kubeconfig", &kubeconfig, exported.to_str().unwrap()]);
+    let info = run(&["info", "k8s", "--kubeconfig", &kubeconfig, "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["k8s_version"], 30);
+    let (_, before) = collect(&mut ExportFileSource::new(&generated)).await;
+    let (meta, after) = collect(&mut ExportFileSource::new(&exported)).await;
+    assert_eq!(meta.exported_from, "k8s");
+    assert!(before == after);
+    // `--to k8s` from a file written from etcd works the same way.
+    let second = run_cli(&["import-db", "--to", "k8s", "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
+    assert_eq!(second.status.code(), Some(2), "a second import without --replace is refused\n{}", describe(&second));
+    run(&["import-db", "--to", "k8s", "--replace", "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
+}
+
+/// LINSTOR 1.34 data (v1-33-1): the §3.4 examples in an export.
+const DOC_EXPORT_V1_33_1: &str = r#"{"linstor_version":"1.34.0-rc.1","export_timestamp_ms":1780000000000,"exported_from":"k8s","data_version":"v1-33-1","sql_version":"2026.04.08.09.00","k8s_version":34,"tables":[
+{"name":"NODES","data":[{"uuid":"2b1d6c2e-5a7e-4b53-9a0f-5d6f3f0e9c11","node_name":"ALPHA","node_dsp_name":"alpha","node_flags":0,"node_type":2}]},
+{"name":"RESOURCE_DEFINITIONS","data":[{"uuid":"9d1c","resource_name":"RSC1","snapshot_name":"","resource_dsp_name":"rsc1","snapshot_dsp_name":"","resource_flags":0,"layer_stack":"[\"DRBD\",\"STORAGE\"]","resource_group_name":"DFLTRSCGRP"}]},
+{"name":"PROPS_CONTAINERS","data":[{"props_instance":"/CTRL","prop_key":"defaultPlainConSvc","prop_value":"PlainConnector"}]},
+{"name":"TRACKING_DATE","data":[{"entry_date":1700000000000}]}
+]}"#;
