@@ -201,3 +201,75 @@ const DOC_EXPORT_V1_33_1: &str = r#"{"linstor_version":"1.34.0-rc.1","export_tim
 {"name":"PROPS_CONTAINERS","data":[{"props_instance":"/CTRL","prop_key":"defaultPlainConSvc","prop_value":"PlainConnector"}]},
 {"name":"TRACKING_DATE","data":[{"entry_date":1700000000000}]}
 ]}"#;
+
+/// deploy/rbac.yaml: a user with no permission is told what is missing; with the reader role it can
+/// export but not import; with the writer role it can import.
+#[tokio::test]
+async fn least_privilege_cluster_roles() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let _lock = cluster_lock().await;
+    reset_cluster().await;
+    let server = KubeApiServer::shared();
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("db.json");
+    let out = dir.path().join("out.json");
+    let (file_s, out_s) = (file.to_str().unwrap(), out.to_str().unwrap());
+    let admin = server.kubeconfig.display().to_string();
+    let user = server.user_kubeconfig.display().to_string();
+    let ok = |args: &[&str]| {
+        let output = run_cli(args);
+        assert!(output.status.success(), "{args:?}\n{}", describe(&output));
+    };
+    let refused = |args: &[&str], expected: &str| {
+        let output = run_cli(args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{args:?}\n{}", describe(&output));
+        assert!(
+            stderr.contains(expected) && stderr.contains("deploy/rbac.yaml"),
+            "{args:?} should say '{expected}'\n{stderr}"
+        );
+    };
+    ok(&["generate", "--rows", "500", "--to", file_s]);
+    ok(&["import-db", "--to", "k8s", "--kubeconfig", &admin, file_s]);
+
+    // No permission at all.
+    refused(&["export-db", "--from", "k8s", "--kubeconfig", &user, out_s], "refused to get linstorversion");
+
+    let client = kube_client().await;
+    let roles: kube::Api<ClusterRole> = kube::Api::all(client.clone());
+    let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(client.clone());
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml")).unwrap();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let role: ClusterRole = serde::Deserialize::deserialize(document).unwrap();
+        let name = role.metadata.name.clone().unwrap();
+        let _ = roles.delete(&name, &Default::default()).await;
+        roles.create(&Default::default(), &role).await.unwrap();
+    }
+    let bind = |role: &str| {
+        serde_json::from_value::<ClusterRoleBinding>(serde_json::json!({
+            "metadata": {"name": "linstor-db-test"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": server.user}],
+        }))
+        .unwrap()
+    };
+    let rebind = |role: &'static str| {
+        let bindings = bindings.clone();
+        let binding = bind(role);
+        async move {
+            let _ = bindings.delete("linstor-db-test", &Default::default()).await;
+            bindings.create(&Default::default(), &binding).await.unwrap();
+            // RBAC changes reach the authorizer through an informer: wait until they apply.
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        }
+    };
+
+    rebind("linstor-db-reader").await;
+    ok(&["export-db", "--from", "k8s", "--kubeconfig", &user, out_s]);
+    refused(&["import-db", "--to", "k8s", "--replace", "--kubeconfig", &user, file_s], "refused to");
+
+    rebind("linstor-db-writer").await;
+    ok(&["import-db", "--to", "k8s", "--replace", "--kubeconfig", &user, file_s]);
+    ok(&["export-db", "--from", "k8s", "--kubeconfig", &user, out_s]);
+    let _ = bindings.delete("linstor-db-test", &Default::default()).await;
+}
