@@ -37,9 +37,21 @@ async fn generated_database_round_trips_through_k8s_and_matches_etcd() {
     engine::copy(&mut GeneratedSource::new(plan), &mut EtcdTarget::new(etcd.clone()), &CopyOptions::default())
         .await
         .unwrap();
-    let (etcd_meta, from_etcd) = collect(&mut EtcdSource::new(etcd)).await;
+    let (etcd_meta, from_etcd) = collect(&mut EtcdSource::new(etcd.clone())).await;
     assert!(from_etcd == from_k8s);
     assert_eq!((etcd_meta.linstor_version, etcd_meta.data_version), (meta.linstor_version, meta.data_version));
+
+    // And exports to the same JSON, apart from exported_from and the timestamp.
+    let dir = TempDir::new().unwrap();
+    let (k8s_file, etcd_file) = (dir.path().join("k8s.json"), dir.path().join("etcd.json"));
+    engine::export_file(Box::new(K8sSource::new(store.clone())), &k8s_file, &CopyOptions::default()).await.unwrap();
+    engine::export_file(Box::new(EtcdSource::new(etcd)), &etcd_file, &CopyOptions::default()).await.unwrap();
+    let normalized = |path: &std::path::Path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text.find(",\"data_version\"").unwrap();
+        text[start..].to_owned()
+    };
+    assert!(normalized(&k8s_file) == normalized(&etcd_file), "k8s and etcd exports of one database differ");
 
     // Bookkeeping as LINSTOR expects it: LinstorVersion = last migration + 1, no Rollback objects.
     let client = kube_client().await;

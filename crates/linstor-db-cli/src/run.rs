@@ -21,29 +21,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = &cli.global;
     match &cli.command {
         Command::ExportDb { from, file } => {
-            let (address, config) = resolve(global, from.as_deref())?;
-            let mut source = open_source(&address, &config).await?;
-            let mut target = open_target(&StoreAddress::File(file.clone()), &config).await?;
-            let report = copy(global, "export", source.as_mut(), target.as_mut(), false).await?;
-            print_copy(global, "exported", &report)
+            let (address, connection) = resolve(global, from.as_deref())?;
+            let source = open_source(&address, &connection).await?;
+            let (options, bar) = copy_options(global, "export", false);
+            let result = engine::export_file(source, file, &options).await;
+            finish(bar);
+            print_copy(global, "exported", &result?)
         }
         Command::ImportDb { to, replace, file } => {
-            let (address, config) = resolve(global, to.as_deref())?;
+            let (address, connection) = resolve(global, to.as_deref())?;
             if matches!(address, StoreAddress::File(_)) {
                 anyhow::bail!("import-db writes a database store (etcd://… or k8s), not a file; to copy a file use cp");
             }
-            let mut target = open_target(&address, &config).await?;
-            let (callback, bar) = progress(global.quiet, "import");
-            let options = CopyOptions { replace: *replace, progress: callback, cancel: None };
+            let mut target = open_target(&address, &connection).await?;
+            let (options, bar) = copy_options(global, "import", *replace);
             let result = engine::import_file(file, target.as_mut(), &options).await;
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
+            finish(bar);
             print_copy(global, "imported", &result?)
         }
         Command::Info { store } => {
-            let (address, config) = resolve(global, store.as_deref())?;
-            let mut source = open_source(&address, &config).await?;
+            let (address, connection) = resolve(global, store.as_deref())?;
+            let mut source = open_source(&address, &connection).await?;
             info(global, source.as_mut()).await
         }
         Command::Generate(args) => generate(global, args).await,
@@ -83,20 +81,16 @@ fn resolve_config(global: &Global, explicit: Option<&str>) -> anyhow::Result<(St
     }
 }
 
-async fn copy(
-    global: &Global,
-    verb: &str,
-    source: &mut dyn Source,
-    target: &mut dyn linstor_db_core::backend::Target,
-    replace: bool,
-) -> anyhow::Result<CopyReport> {
+/// Copy options with a progress bar when stderr is a terminal; pass the bar to [`finish`] afterwards.
+fn copy_options(global: &Global, verb: &str, replace: bool) -> (CopyOptions, Option<indicatif::ProgressBar>) {
     let (callback, bar) = progress(global.quiet, verb);
-    let options = CopyOptions { replace, progress: callback, cancel: None };
-    let result = engine::copy(source, target, &options).await;
+    (CopyOptions { replace, progress: callback, cancel: None }, bar)
+}
+
+fn finish(bar: Option<indicatif::ProgressBar>) {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    Ok(result?)
 }
 
 fn print_copy(global: &Global, verb: &str, report: &CopyReport) -> anyhow::Result<ExitCode> {
@@ -151,8 +145,9 @@ async fn generate(global: &Global, args: &GenerateArgs) -> anyhow::Result<ExitCo
         Some(dir) => DbConfig::load(Path::new(dir))?,
         None => DbConfig::default(),
     };
-    let mut source = GeneratedSource::new(plan);
     let mut target = open_target(&address, &connection(global, config)).await?;
-    let report = copy(global, "generate", &mut source, target.as_mut(), args.replace).await?;
-    print_copy(global, "generated", &report)
+    let (options, bar) = copy_options(global, "generate", args.replace);
+    let result = engine::copy(&mut GeneratedSource::new(plan), target.as_mut(), &options).await;
+    finish(bar);
+    print_copy(global, "generated", &result?)
 }

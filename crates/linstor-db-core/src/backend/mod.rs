@@ -2,6 +2,7 @@
 //! a [`Source`] emits tables and row batches, a [`Target`] takes them (see [`crate::engine`]).
 
 pub mod file;
+pub mod sorted;
 
 #[cfg(feature = "etcd")]
 pub mod etcd;
@@ -145,5 +146,20 @@ fn unsupported(address: &StoreAddress) -> Error {
     Error::InvalidStore {
         address: address.to_string(),
         reason: "this build of linstor-db has no backend for it (built without the etcd or k8s feature)".into(),
+    }
+}
+
+#[async_trait]
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+
+    async fn open(&mut self) -> Result<ExportMeta> {
+        (**self).open().await
+    }
+
+    async fn next_event(&mut self) -> Result<Option<Event>> {
+        (**self).next_event().await
     }
 }

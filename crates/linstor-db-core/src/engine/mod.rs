@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use std::path::Path;
 
-use crate::backend::file::ExportFileSource;
+use crate::backend::file::{ExportFileSource, ExportFileTarget};
+use crate::backend::sorted::SortedSource;
 use crate::backend::{Event, Source, Target};
 use crate::error::{Error, Result};
 use crate::export::ExportMeta;
@@ -145,6 +146,12 @@ async fn stream(
         }
     }
     target.commit(meta).await
+}
+
+/// Exports `source` to an export file as `linstor-database export-db` does, rows sorted by primary key
+/// in every table (LINSTOR's order on etcd), so that the same database gives the same file from any store.
+pub async fn export_file(source: Box<dyn Source>, path: &Path, options: &CopyOptions) -> Result<CopyReport> {
+    copy(&mut SortedSource::new(source), &mut ExportFileTarget::new(path), options).await
 }
 
 /// Imports an export file into `target`, as `linstor-database import-db` does. The file is read twice:
