@@ -285,3 +285,66 @@ async fn least_privilege_cluster_roles() {
     ok(&["export-db", "--from", "k8s", "--kubeconfig", &user, out_s]);
     let _ = bindings.delete("linstor-db-test", &Default::default()).await;
 }
+
+/// A cluster that still has a CRD storing a version from LINSTOR before 1.20 (v1-17-0) is replaced
+/// cleanly: the API server would refuse a CRD without that version, so the CRD is re-created.
+#[tokio::test]
+async fn crds_storing_pre_1_20_versions_are_recreated_on_replace() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let _lock = cluster_lock().await;
+    reset_cluster().await;
+    let client = kube_client().await;
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    let old: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "nodes.internal.linstor.linbit.com"},
+        "spec": {
+            "group": "internal.linstor.linbit.com",
+            "scope": "Cluster",
+            "names": {"plural": "nodes", "singular": "nodes", "kind": "Nodes"},
+            "versions": [{"name": "v1-17-0", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object", "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}],
+        },
+    }))
+    .unwrap();
+    crds.create(&Default::default(), &old).await.unwrap();
+    for _ in 0..100 {
+        let established = crds
+            .get("nodes.internal.linstor.linbit.com")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default();
+        if established.iter().any(|c| c.type_ == "Established" && c.status == "True") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let gvk = kube::api::GroupVersionKind::gvk("internal.linstor.linbit.com", "v1-17-0", "Nodes");
+    let old_nodes: kube::Api<kube::api::DynamicObject> =
+        kube::Api::all_with(client.clone(), &kube::api::ApiResource::from_gvk_with_plural(&gvk, "nodes"));
+    let object: kube::api::DynamicObject =
+        serde_json::from_value(serde_json::json!({"apiVersion": "internal.linstor.linbit.com/v1-17-0", "kind": "Nodes", "metadata": {"name": "old"}, "spec": {"node_name": "OLD"}}))
+            .unwrap();
+    old_nodes.create(&Default::default(), &object).await.unwrap();
+
+    let store = k8s_store().await;
+    let plan = Plan::for_rows(300, 6, DataVersion::V1_31_1);
+    // Objects stored at an old version count: without --replace the import is refused.
+    let err = engine::copy(
+        &mut GeneratedSource::new(plan.clone()),
+        &mut K8sTarget::new(store.clone()),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::TargetNotEmpty { .. }) && err.to_string().contains("nodes.internal"), "{err}");
+    assert!(old_nodes.get_opt("old").await.unwrap().is_some(), "the refused import left the old object alone");
+    let replace = CopyOptions { replace: true, ..CopyOptions::default() };
+    engine::copy(&mut GeneratedSource::new(plan.clone()), &mut K8sTarget::new(store.clone()), &replace).await.unwrap();
+    let stored = crds.get("nodes.internal.linstor.linbit.com").await.unwrap().status.unwrap().stored_versions.unwrap();
+    assert_eq!(stored, vec!["v1-31-1".to_owned()]);
+    let (_, expected) = collect(&mut GeneratedSource::new(plan)).await;
+    let (_, actual) = collect(&mut K8sSource::new(store)).await;
+    assert!(actual == expected);
+}

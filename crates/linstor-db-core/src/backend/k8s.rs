@@ -121,8 +121,8 @@ impl K8sStore {
         format!("k8s ({})", self.server.trim_end_matches('/'))
     }
 
-    fn table_api(&self, table: &Table, version: DataVersion) -> Api<DynamicObject> {
-        let gvk = GroupVersionKind::gvk(K8S_GROUP, version.as_str(), &table.kind);
+    fn table_api(&self, table: &Table, version: &str) -> Api<DynamicObject> {
+        let gvk = GroupVersionKind::gvk(K8S_GROUP, version, &table.kind);
         Api::all_with(self.client.clone(), &ApiResource::from_gvk_with_plural(&gvk, &table.plural))
     }
 
@@ -185,7 +185,7 @@ impl K8sStore {
         version: DataVersion,
         token: Option<String>,
     ) -> Result<(Vec<DynamicObject>, Option<String>)> {
-        let api = self.table_api(table, version);
+        let api = self.table_api(table, version.as_str());
         let mut params = ListParams::default().limit(self.settings.page_size);
         if let Some(token) = &token {
             params = params.continue_token(token);
@@ -410,7 +410,7 @@ impl K8sTarget {
     }
 
     async fn create_rows(&self, table: &Table, version: DataVersion, rows: &[Row]) -> Result<()> {
-        let api = self.store.table_api(table, version);
+        let api = self.store.table_api(table, version.as_str());
         let objects = rows
             .iter()
             .map(|row| {
@@ -427,6 +427,58 @@ impl K8sTarget {
         Ok(())
     }
 
+    /// An existing CRD whose `status.storedVersions` names a version the new CRD lacks (from LINSTOR
+    /// before 1.20: v1-15-0, v1-17-0, v1-18-2) would make the API server reject the apply. The target is
+    /// empty or being replaced, so its objects go, and the CRD is deleted and applied afresh.
+    async fn recreate_if_obsolete(&self, table: &Table, new_crd: &Json) -> Result<()> {
+        let api = self.store.crd_api();
+        let name = table.crd_name();
+        let resource = format!("customresourcedefinition {name}");
+        let Some(existing) = self.store.retry("get", &resource, || api.get_opt(&name)).await? else { return Ok(()) };
+        let known: Vec<&str> =
+            new_crd["spec"]["versions"].as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
+        let stored = existing.status.and_then(|s| s.stored_versions).unwrap_or_default();
+        if stored.iter().all(|v| known.contains(&v.as_str())) {
+            return Ok(());
+        }
+        tracing::info!(crd = %name, ?stored, "re-creating a CRD that stores versions LINSTOR no longer serves");
+        let delete = DeleteParams::default();
+        self.store.retry("delete", &resource, || api.delete(&name, &delete)).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while self.store.retry("get", &resource, || api.get_opt(&name)).await?.is_some() {
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Internal(format!("{resource} was not deleted within 60 s")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// The first LINSTOR table CRD (of any data version) holding objects, listed at its own storage version.
+    async fn first_non_empty_crd(&self) -> Result<Option<String>> {
+        let api = self.store.crd_api();
+        let mut names: Vec<&Table> = Vec::new();
+        for version in DataVersion::ALL {
+            for table in &version.schema().tables {
+                if !names.iter().any(|t| t.name == table.name) {
+                    names.push(table);
+                }
+            }
+        }
+        for table in names {
+            let name = table.crd_name();
+            let resource = format!("customresourcedefinition {name}");
+            let Some(crd) = self.store.retry("get", &resource, || api.get_opt(&name)).await? else { continue };
+            let Some(storage) = crd.spec.versions.iter().find(|v| v.storage).map(|v| v.name.clone()) else { continue };
+            let objects = self.store.table_api(table, &storage);
+            let one = ListParams::default().limit(1);
+            if !self.store.retry("list", &table.plural, || objects.list(&one)).await?.items.is_empty() {
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
+    }
+
     /// Existing CRDs storing a newer data version than `version` (LINSTOR cannot go back).
     async fn newer_stored_versions(&self, version: DataVersion) -> Result<Vec<String>> {
         let api = self.store.crd_api();
@@ -438,8 +490,9 @@ impl K8sTarget {
                 Err(e) => return Err(api_error("get", &format!("customresourcedefinition {name}"), e)),
             };
             let stored = crd.and_then(|c| c.status).and_then(|s| s.stored_versions).unwrap_or_default();
+            // Versions before v1-19-1 are older, not newer: they are handled by `recreate_if_obsolete`.
             for v in stored {
-                if v.parse::<DataVersion>().map_or(true, |v| v > version) {
+                if v.parse::<DataVersion>().is_ok_and(|v| v > version) {
                     newer.push(format!("{name} stores {v}"));
                 }
             }
@@ -467,14 +520,8 @@ impl Target for K8sTarget {
             if state.rollbacks > 0 {
                 return Err(Error::TargetNotEmpty { store, detail: format!("{} Rollback resources", state.rollbacks) });
             }
-            for table in &meta.data_version.schema().tables {
-                let (items, _) = self.store.list_page(table, meta.data_version, None).await?;
-                if !items.is_empty() {
-                    return Err(Error::TargetNotEmpty {
-                        store,
-                        detail: format!("{} holds custom resources", table.crd_name()),
-                    });
-                }
+            if let Some(crd) = self.first_non_empty_crd().await? {
+                return Err(Error::TargetNotEmpty { store, detail: format!("{crd} holds custom resources") });
             }
         }
         let newer = self.newer_stored_versions(meta.data_version).await?;
@@ -508,6 +555,7 @@ impl Target for K8sTarget {
         self.store.set_linstor_version(BLOCKING_K8S_VERSION, Some(&marker)).await?;
         for table in &meta.data_version.schema().tables {
             if let Some(object) = crd(table.name, meta.data_version) {
+                self.recreate_if_obsolete(table, &object).await?;
                 self.store.apply_crd(object).await?;
                 names.push(table.crd_name());
             }
@@ -523,7 +571,7 @@ impl Target for K8sTarget {
 
     async fn begin_table(&mut self, table: &'static Table) -> Result<()> {
         // LINSTOR's import truncates exactly the tables present in the file.
-        let api = self.store.table_api(table, self.version);
+        let api = self.store.table_api(table, self.version.as_str());
         let (delete, all) = (DeleteParams::default(), ListParams::default());
         self.store.retry("delete", &table.plural, || api.delete_collection(&delete, &all)).await?;
         self.wrote_access_types |= table.name == "SEC_ACCESS_TYPES";
