@@ -348,3 +348,140 @@ async fn crds_storing_pre_1_20_versions_are_recreated_on_replace() {
     let (_, actual) = collect(&mut K8sSource::new(store)).await;
     assert!(actual == expected);
 }
+
+/// An import stopped part-way leaves LinstorVersion at -1 (LINSTOR refuses to start) with the marker
+/// annotation; reading and plain imports are refused with the way out; `--replace` finishes. The final
+/// read uses tiny pages to exercise `limit`/`continue`.
+#[tokio::test]
+async fn an_interrupted_k8s_import_is_marked_and_finished_by_replace() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let _lock = cluster_lock().await;
+    reset_cluster().await;
+    let store = k8s_store().await;
+    let plan = Plan::for_rows(1500, 12, DataVersion::V1_31_1);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let options = CopyOptions {
+        progress: Some(Arc::new(move |p: &linstor_db_core::engine::Progress| {
+            if matches!(p, linstor_db_core::engine::Progress::Rows(_)) {
+                flag.store(true, Ordering::Relaxed);
+            }
+        })),
+        cancel: Some(cancel),
+        ..CopyOptions::default()
+    };
+    let err = engine::copy(&mut GeneratedSource::new(plan.clone()), &mut K8sTarget::new(store.clone()), &options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WriteInterrupted { .. }), "{err}");
+    let client = kube_client().await;
+    let version = kube_dynamic(&client, "LinstorVersion", "linstorversion").get("version").await.unwrap();
+    assert_eq!(version.data["spec"]["version"], -1);
+    assert!(version.metadata.annotations.unwrap().contains_key("linstor-db/import-in-progress"));
+    let err = engine::inspect(&mut K8sSource::new(store.clone())).await.unwrap_err();
+    assert!(matches!(err, Error::IncompleteImport { .. }) && err.to_string().contains("--replace"), "{err}");
+    let err = engine::copy(
+        &mut GeneratedSource::new(plan.clone()),
+        &mut K8sTarget::new(store.clone()),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::IncompleteImport { .. }), "{err}");
+    let replace = CopyOptions { replace: true, ..CopyOptions::default() };
+    engine::copy(&mut GeneratedSource::new(plan.clone()), &mut K8sTarget::new(store), &replace).await.unwrap();
+
+    let settings = linstor_db_core::backend::k8s::K8sSettings {
+        kubeconfig: Some(KubeApiServer::shared().kubeconfig.clone()),
+        page_size: 7,
+        ..linstor_db_core::backend::k8s::K8sSettings::new(&Default::default())
+    };
+    let paged = linstor_db_core::backend::k8s::K8sStore::connect(settings).await.unwrap();
+    let (_, expected) = collect(&mut GeneratedSource::new(plan)).await;
+    let (_, actual) = collect(&mut K8sSource::new(paged)).await;
+    assert!(actual == expected);
+}
+
+/// Kubeconfig context choice, and a ServiceAccount token (what a pod's in-cluster credentials are)
+/// bound to the writer ClusterRole.
+#[tokio::test]
+async fn kubeconfig_contexts_and_service_account_tokens() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let _lock = cluster_lock().await;
+    reset_cluster().await;
+    let server = KubeApiServer::shared();
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("db.json");
+    let file_s = file.to_str().unwrap();
+    assert!(run_cli(&["generate", "--rows", "300", "--to", file_s]).status.success());
+
+    // Two contexts; the current one points nowhere.
+    let admin: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&server.kubeconfig).unwrap()).unwrap();
+    let mut two = admin.clone();
+    let mut broken_cluster = admin["clusters"][0].clone();
+    broken_cluster["name"] = "broken".into();
+    broken_cluster["cluster"]["server"] = "https://127.0.0.1:1".into();
+    two["clusters"].as_sequence_mut().unwrap().push(broken_cluster);
+    let mut good_context = admin["contexts"][0].clone();
+    good_context["name"] = "good".into();
+    let mut broken_context = admin["contexts"][0].clone();
+    broken_context["name"] = "broken".into();
+    broken_context["context"]["cluster"] = "broken".into();
+    two["contexts"] = serde_yaml::Value::Sequence(vec![good_context, broken_context]);
+    two["current-context"] = "broken".into();
+    let two_path = dir.path().join("two-contexts");
+    std::fs::write(&two_path, serde_yaml::to_string(&two).unwrap()).unwrap();
+    let two_s = two_path.to_str().unwrap();
+    let output = run_cli(&["import-db", "--to", "k8s", "--kubeconfig", two_s, file_s]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot connect to the Kubernetes API at https://127.0.0.1:1"),
+        "{}",
+        describe(&output)
+    );
+    let output = run_cli(&["import-db", "--to", "k8s", "--kubeconfig", two_s, "--context", "good", file_s]);
+    assert!(output.status.success(), "{}", describe(&output));
+
+    // A ServiceAccount with the writer role, authenticating with its token.
+    let client = kube_client().await;
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
+    let ns_name = format!("linstor-db-sa-{}", std::process::id());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns_name}})).unwrap();
+    namespaces.create(&Default::default(), &ns).await.unwrap();
+    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), &ns_name);
+    let sa: ServiceAccount = serde_json::from_value(serde_json::json!({"metadata": {"name": "linstor-db"}})).unwrap();
+    accounts.create(&Default::default(), &sa).await.unwrap();
+    let roles: kube::Api<ClusterRole> = kube::Api::all(client.clone());
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml")).unwrap();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let role: ClusterRole = serde::Deserialize::deserialize(document).unwrap();
+        let _ = roles.delete(role.metadata.name.as_deref().unwrap(), &Default::default()).await;
+        roles.create(&Default::default(), &role).await.unwrap();
+    }
+    let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(client.clone());
+    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": ns_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "linstor-db-writer"},
+        "subjects": [{"kind": "ServiceAccount", "name": "linstor-db", "namespace": ns_name}],
+    }))
+    .unwrap();
+    bindings.create(&Default::default(), &binding).await.unwrap();
+    let request = TokenRequest {
+        spec: TokenRequestSpec { expiration_seconds: Some(600), ..Default::default() },
+        ..Default::default()
+    };
+    let token =
+        accounts.create_token_request("linstor-db", &Default::default(), &request).await.unwrap().status.unwrap().token;
+    let mut sa_config = admin.clone();
+    sa_config["users"][0]["user"] = serde_yaml::from_str(&format!("token: {token}")).unwrap();
+    let sa_path = dir.path().join("service-account");
+    std::fs::write(&sa_path, serde_yaml::to_string(&sa_config).unwrap()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let output = run_cli(&["import-db", "--to", "k8s", "--replace", "--kubeconfig", sa_path.to_str().unwrap(), file_s]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(&token), "the token never reaches the output");
+    let _ = bindings.delete(&ns_name, &Default::default()).await;
+}

@@ -624,3 +624,29 @@ pub async fn count_objects(store: &K8sStore, version: DataVersion) -> Result<Has
     }
     Ok(counts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status { code, message: format!("status {code}"), ..Default::default() }))
+    }
+
+    #[test]
+    fn only_throttling_and_server_errors_are_retried() {
+        assert!(transient(&status(429)));
+        assert!(transient(&status(500)));
+        assert!(transient(&status(503)));
+        for code in [400, 403, 404, 409, 422] {
+            assert!(!transient(&status(code)), "{code}");
+        }
+    }
+
+    #[test]
+    fn forbidden_names_the_verb_and_resource() {
+        let err = api_error("create", "nodes", status(403)).to_string();
+        assert!(err.contains("refused to create nodes") && err.contains("deploy/rbac.yaml"), "{err}");
+        assert!(matches!(api_error("list", "nodes", status(500)), Error::K8s { .. }));
+    }
+}
