@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job on an embedded default: start a throwaway etcd on loopback, generate a realistic
-# LINSTOR 1.33 database of ${ROWS:-100000} rows, import it into etcd exactly as LINSTOR lays it out,
-# show it, export it back, and check that a second import/export reproduces the export byte for byte.
+# The main job on an embedded default: start a throwaway etcd and a real kube-apiserver on loopback,
+# generate a realistic LINSTOR 1.33 database of ${ROWS:-100000} rows, import it into etcd exactly as
+# LINSTOR lays it out, export it, import that export into Kubernetes (LINSTOR's CRDs, one custom
+# resource per row) — the etcd → k8s migration every etcd user must make before LINSTOR 1.34 —, export
+# it back from Kubernetes, and check that both exports are identical but for their origin.
 # Everything runs in a temporary directory and stops on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +12,9 @@ bash scripts/setup.sh
 rows=${ROWS:-100000}
 work=$(mktemp -d)
 cleanup() {
-  [ -n "${etcd_pid:-}" ] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
+  set +e
+  if [ -n "${etcd_pid:-}" ]; then kill "$etcd_pid" 2>/dev/null; wait "$etcd_pid" 2>/dev/null; fi
+  if [ -n "${kube_dir:-}" ]; then bash tools/kube-apiserver/stop.sh "$kube_dir" >/dev/null 2>&1; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -21,27 +25,30 @@ etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$client" --a
   --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
   --initial-cluster "default=http://127.0.0.1:$peer" --log-level error >"$work/etcd.log" 2>&1 &
 etcd_pid=$!
+kube_dir=$(bash tools/kube-apiserver/start.sh --watch-pid $$)
+kubeconfig="$kube_dir/kubeconfig"
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$client") 2>/dev/null && break; sleep 0.1; done
 
 cargo build --release --quiet -p linstor-db-cli
 db=target/release/linstor-db
-mkdir -p "$work/conf" "$work/conf2"
-printf '[db]\nconnection_url = "etcd://127.0.0.1:%s"\n' "$client" >"$work/conf/linstor.toml"
-printf '[db]\nconnection_url = "etcd://127.0.0.1:%s"\n[db.etcd]\nprefix = "/COPY/"\n' "$client" >"$work/conf2/linstor.toml"
+mkdir -p "$work/etcd-conf" "$work/k8s-conf"
+printf '[db]\nconnection_url = "etcd://127.0.0.1:%s"\n' "$client" >"$work/etcd-conf/linstor.toml"
+printf '[db]\nconnection_url = "k8s"\n' >"$work/k8s-conf/linstor.toml"
 
 set -x
 "$db" generate --rows "$rows" --to "$work/generated.json"
-"$db" import-db -c "$work/conf" "$work/generated.json"
-"$db" info -c "$work/conf"
-"$db" export-db -c "$work/conf" "$work/export.json"
-"$db" import-db -c "$work/conf2" "$work/export.json"
-"$db" export-db -c "$work/conf2" "$work/export2.json"
+"$db" import-db -c "$work/etcd-conf" "$work/generated.json"
+"$db" info -c "$work/etcd-conf"
+"$db" export-db -c "$work/etcd-conf" "$work/from-etcd.json"
+"$db" import-db -c "$work/k8s-conf" --kubeconfig "$kubeconfig" "$work/from-etcd.json"
+"$db" info -c "$work/k8s-conf" --kubeconfig "$kubeconfig"
+"$db" export-db -c "$work/k8s-conf" --kubeconfig "$kubeconfig" "$work/from-k8s.json"
 set +x
 
-strip() { sed -E 's/"export_timestamp_ms":[0-9]+,//' "$1"; }
-if cmp -s <(strip "$work/export.json") <(strip "$work/export2.json"); then
-  echo "demo: OK: $(stat -c %s "$work/export.json") bytes exported, identical after a second import and export"
+strip() { sed -E 's/^.*"exported_from":"[a-z0-9/]*",//' "$1"; }
+if cmp -s <(strip "$work/from-etcd.json") <(strip "$work/from-k8s.json"); then
+  echo "demo: OK: $rows-row database migrated etcd -> k8s; both exports ($(stat -c %s "$work/from-k8s.json") bytes) are identical but for their origin"
 else
-  echo "demo: FAILED: the second export differs from the first" >&2
+  echo "demo: FAILED: the export from k8s differs from the export from etcd" >&2
   exit 1
 fi
