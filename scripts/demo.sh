@@ -43,6 +43,7 @@ set -x
 "$db" import-db -c "$work/k8s-conf" --kubeconfig "$kubeconfig" "$work/from-etcd.json"
 "$db" info -c "$work/k8s-conf" --kubeconfig "$kubeconfig"
 "$db" export-db -c "$work/k8s-conf" --kubeconfig "$kubeconfig" "$work/from-k8s.json"
+"$db" verify --kubeconfig "$kubeconfig" "etcd://127.0.0.1:$client" k8s
 set +x
 
 strip() { sed -E 's/^.*"exported_from":"[a-z0-9/]*",//' "$1"; }

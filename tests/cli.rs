@@ -165,3 +165,42 @@ fn export_into_a_missing_directory_fails_cleanly() {
     ok(&["import-db", "-c", &config, file.to_str().unwrap()]);
     fails(&["export-db", "-c", &config, "/nonexistent-dir/out.json"], "directory /nonexistent-dir does not exist");
 }
+
+#[test]
+fn verify_and_diff_compare_stores_logically() {
+    let dir = TempDir::new().unwrap();
+    let prefix = unique_prefix("cli-verify");
+    let config = config_for(dir.path(), &prefix);
+    let a = dir.path().join("a.json");
+    let b = dir.path().join("b.json");
+    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    ok(&["generate", "--rows", "1500", "--seed", "1", "--to", a_s]);
+    ok(&["import-db", "-c", &config, a_s]);
+    // The file and the etcd store it was imported into hold the same rows.
+    let etcd = format!("{}", Etcd::shared().url());
+    let same = ok(&["verify", "-c", &config, a_s, &etcd]);
+    assert!(String::from_utf8_lossy(&same.stdout).starts_with("equal:"), "{}", describe(&same));
+
+    // One changed value, one removed row: verify exits 1, diff names both.
+    let text = std::fs::read_to_string(&a).unwrap();
+    let changed = text.replacen("\"node_type\":2", "\"node_type\":3", 1).replacen(
+        r#"{"identity_name":"PUBLIC","role_name":"PUBLIC"},"#,
+        "",
+        1,
+    );
+    assert_ne!(changed, text);
+    std::fs::write(&b, changed).unwrap();
+    let output = run_cli(&["verify", a_s, b_s]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let output = run_cli(&["diff", a_s, b_s]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("~ NODES K8S-WORKER-000: NODE_TYPE: 2 -> 3"), "{stdout}");
+    assert!(stdout.contains("- SEC_ID_ROLE_MAP PUBLIC:PUBLIC"), "{stdout}");
+    let json = run_cli(&["diff", "--output", "json", a_s, b_s]);
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&json.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["equal"], false);
+    assert_eq!(lines[2]["differences"], 2);
+}

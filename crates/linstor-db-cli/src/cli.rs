@@ -75,6 +75,21 @@ pub enum Command {
         /// The store (default: linstor.toml's connection_url).
         store: Option<String>,
     },
+    /// Compare two stores row by row (table and primary key); exit 1 when they differ.
+    Verify {
+        /// First store (etcd://…, k8s, or an export file).
+        a: String,
+        /// Second store.
+        b: String,
+    },
+    /// Print every difference between two stores (`-` only in A, `+` only in B, `~` changed); exit 1
+    /// when they differ. With --output json, one JSON object per line and a final summary line.
+    Diff {
+        /// First store (etcd://…, k8s, or an export file).
+        a: String,
+        /// Second store.
+        b: String,
+    },
     /// Write a synthetic, realistic LINSTOR database (deterministic for a seed).
     Generate(GenerateArgs),
 }

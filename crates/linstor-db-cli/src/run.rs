@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use linstor_db_core::backend::{open_source, open_target, Connection, Source};
 use linstor_db_core::config::{DbConfig, DEFAULT_CONFIG_DIR};
+use linstor_db_core::engine::compare::Difference;
 use linstor_db_core::engine::{self, CopyOptions, CopyReport};
 use linstor_db_core::generate::{GeneratedSource, Plan};
 use linstor_db_core::schema::DataVersion;
@@ -14,7 +15,9 @@ use linstor_db_core::store::StoreAddress;
 use linstor_db_core::Error;
 use serde_json::json;
 
-use crate::cli::{Cli, Command, GenerateArgs, Global};
+use std::io::Write as _;
+
+use crate::cli::{Cli, Command, GenerateArgs, Global, Output};
 use crate::output::{print_result, progress};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -45,6 +48,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             info(global, source.as_mut()).await
         }
         Command::Generate(args) => generate(global, args).await,
+        Command::Verify { a, b } => compare(global, a, b, false).await,
+        Command::Diff { a, b } => compare(global, a, b, true).await,
     }
 }
 
@@ -150,4 +155,66 @@ async fn generate(global: &Global, args: &GenerateArgs) -> anyhow::Result<ExitCo
     let result = engine::copy(&mut GeneratedSource::new(plan), target.as_mut(), &options).await;
     finish(bar);
     print_copy(global, "generated", &result?)
+}
+
+/// `verify` (summary) and `diff` (every difference as it is found). Exit 1 when the stores differ.
+async fn compare(global: &Global, a: &str, b: &str, each: bool) -> anyhow::Result<ExitCode> {
+    let (address_a, connection) = resolve(global, Some(a))?;
+    let (address_b, _) = resolve(global, Some(b))?;
+    let source_a = open_source(&address_a, &connection).await?;
+    let source_b = open_source(&address_b, &connection).await?;
+    let json = global.output == Output::Json;
+    let mut stdout = std::io::stdout().lock();
+    let mut write_error = None;
+    let report = engine::compare::compare(source_a, source_b, |d| {
+        if !each || write_error.is_some() {
+            return;
+        }
+        let line = if json { serde_json::to_string(d).unwrap_or_default() } else { difference_line(d) };
+        if let Err(e) = writeln!(stdout, "{line}") {
+            write_error = Some(e);
+        }
+    })
+    .await?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    if json {
+        let mut value = serde_json::to_value(&report)?;
+        value["equal"] = report.equal().into();
+        writeln!(stdout, "{}", serde_json::to_string(&value)?)?;
+    } else if !global.quiet {
+        if report.equal() {
+            writeln!(
+                stdout,
+                "equal: {} rows in {} tables ({} / {})",
+                report.rows_a,
+                report.tables.len(),
+                report.a,
+                report.b
+            )?;
+        } else {
+            writeln!(
+                stdout,
+                "different: {} differences ({} rows in {}, {} rows in {})",
+                report.differences, report.rows_a, report.a, report.rows_b, report.b
+            )?;
+            for (table, _, _, diffs) in report.tables.iter().filter(|t| t.3 > 0) {
+                writeln!(stdout, "  {table}: {diffs}")?;
+            }
+        }
+    }
+    Ok(if report.equal() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn difference_line(d: &Difference) -> String {
+    match d {
+        Difference::DataVersion { a, b } => format!("! data version {a} vs {b}"),
+        Difference::OnlyInA { table, key } => format!("- {table} {key}"),
+        Difference::OnlyInB { table, key } => format!("+ {table} {key}"),
+        Difference::Changed { table, key, columns } => {
+            let changes: Vec<String> = columns.iter().map(|(c, a, b)| format!("{c}: {a} -> {b}")).collect();
+            format!("~ {table} {key}: {}", changes.join("; "))
+        }
+    }
 }

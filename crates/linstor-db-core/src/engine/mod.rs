@@ -5,6 +5,8 @@
 //! and rows → commit (version markers, mark cleared). A failure after `begin` is reported as
 //! [`Error::WriteInterrupted`], which tells the user how to finish or undo.
 
+pub mod compare;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
