@@ -177,7 +177,7 @@ fn verify_and_diff_compare_stores_logically() {
     ok(&["generate", "--rows", "1500", "--seed", "1", "--to", a_s]);
     ok(&["import-db", "-c", &config, a_s]);
     // The file and the etcd store it was imported into hold the same rows.
-    let etcd = format!("{}", Etcd::shared().url());
+    let etcd = Etcd::shared().url();
     let same = ok(&["verify", "-c", &config, a_s, &etcd]);
     assert!(String::from_utf8_lossy(&same.stdout).starts_with("equal:"), "{}", describe(&same));
 

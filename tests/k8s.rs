@@ -218,7 +218,7 @@ const DOC_EXPORT_V1_33_1: &str = r#"{"linstor_version":"1.34.0-rc.1","export_tim
 /// export but not import; with the writer role it can import.
 #[tokio::test]
 async fn least_privilege_cluster_roles() {
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
     let _lock = cluster_lock().await;
     reset_cluster().await;
     let server = KubeApiServer::shared();
@@ -248,15 +248,8 @@ async fn least_privilege_cluster_roles() {
     refused(&["export-db", "--from", "k8s", "--kubeconfig", &user, out_s], "refused to get linstorversion");
 
     let client = kube_client().await;
-    let roles: kube::Api<ClusterRole> = kube::Api::all(client.clone());
+    install_cluster_roles(&client).await;
     let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(client.clone());
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml")).unwrap();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let role: ClusterRole = serde::Deserialize::deserialize(document).unwrap();
-        let name = role.metadata.name.clone().unwrap();
-        let _ = roles.delete(&name, &Default::default()).await;
-        roles.create(&Default::default(), &role).await.unwrap();
-    }
     let bind = |role: &str| {
         serde_json::from_value::<ClusterRoleBinding>(serde_json::json!({
             "metadata": {"name": "linstor-db-test"},
@@ -409,7 +402,7 @@ async fn an_interrupted_k8s_import_is_marked_and_finished_by_replace() {
 async fn kubeconfig_contexts_and_service_account_tokens() {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
     let _lock = cluster_lock().await;
     reset_cluster().await;
     let server = KubeApiServer::shared();
@@ -454,13 +447,7 @@ async fn kubeconfig_contexts_and_service_account_tokens() {
     let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), &ns_name);
     let sa: ServiceAccount = serde_json::from_value(serde_json::json!({"metadata": {"name": "linstor-db"}})).unwrap();
     accounts.create(&Default::default(), &sa).await.unwrap();
-    let roles: kube::Api<ClusterRole> = kube::Api::all(client.clone());
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml")).unwrap();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let role: ClusterRole = serde::Deserialize::deserialize(document).unwrap();
-        let _ = roles.delete(role.metadata.name.as_deref().unwrap(), &Default::default()).await;
-        roles.create(&Default::default(), &role).await.unwrap();
-    }
+    install_cluster_roles(&client).await;
     let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(client.clone());
     let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
         "metadata": {"name": ns_name},
@@ -484,4 +471,16 @@ async fn kubeconfig_contexts_and_service_account_tokens() {
     assert!(output.status.success(), "{}", describe(&output));
     assert!(!String::from_utf8_lossy(&output.stderr).contains(&token), "the token never reaches the output");
     let _ = bindings.delete(&ns_name, &Default::default()).await;
+}
+
+/// Creates (or re-creates) the ClusterRoles of deploy/rbac.yaml.
+async fn install_cluster_roles(client: &kube::Client) {
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let roles: kube::Api<ClusterRole> = kube::Api::all(client.clone());
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml")).unwrap();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let role: ClusterRole = serde::Deserialize::deserialize(document).unwrap();
+        let _ = roles.delete(role.metadata.name.as_deref().unwrap(), &Default::default()).await;
+        roles.create(&Default::default(), &role).await.unwrap();
+    }
 }
