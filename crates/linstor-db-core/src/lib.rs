@@ -10,12 +10,15 @@
 //! - [`engine`]: copy (export, import), inspect, with the safety checks around them.
 #![deny(missing_docs)]
 
+#[cfg(feature = "runtime")]
 pub mod backend;
 pub mod config;
+#[cfg(feature = "runtime")]
 pub mod engine;
 pub mod error;
 pub mod etcd_layout;
 pub mod export;
+#[cfg(feature = "runtime")]
 pub mod generate;
 pub mod k8s_layout;
 pub mod row;

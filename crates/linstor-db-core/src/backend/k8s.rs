@@ -5,7 +5,6 @@
 //! Writes apply LINSTOR's CRDs with server-side apply, create custom resources with bounded
 //! concurrency and retries, and set `LinstorVersion` last.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -604,25 +603,6 @@ impl Target for K8sTarget {
         }
         self.store.set_linstor_version(i64::from(meta.k8s_version) + 1, None).await
     }
-}
-
-/// Number of custom resources per table of `version`.
-pub async fn count_objects(store: &K8sStore, version: DataVersion) -> Result<HashMap<&'static str, usize>> {
-    let mut counts = HashMap::new();
-    for table in &version.schema().tables {
-        let mut token = None;
-        let mut n = 0;
-        loop {
-            let (items, next) = store.list_page(table, version, token).await?;
-            n += items.len();
-            if next.is_none() {
-                break;
-            }
-            token = next;
-        }
-        counts.insert(table.name, n);
-    }
-    Ok(counts)
 }
 
 #[cfg(test)]
