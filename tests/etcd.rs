@@ -1,13 +1,10 @@
 //! The etcd backend against a real etcd: round trips, the exact keys of the format doc, keys as
 //! LINSTOR writes them, point-in-time reads, refusals.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use linstor_db_core::backend::etcd::{EtcdSource, EtcdTarget};
 use linstor_db_core::backend::file::{ExportFileSource, ExportFileTarget};
 use linstor_db_core::backend::Source;
-use linstor_db_core::engine::{self, CopyOptions, Progress};
+use linstor_db_core::engine::{self, CopyOptions};
 use linstor_db_core::generate::{GeneratedSource, Plan};
 use linstor_db_core::row::Value;
 use linstor_db_core::schema::DataVersion;
@@ -197,18 +194,7 @@ async fn a_non_empty_target_is_refused_and_left_unchanged_unless_replacing() {
 async fn an_interrupted_import_is_marked_refused_and_finished_by_replace() {
     let prefix = unique_prefix("interrupted");
     let store = etcd_store(&prefix).await;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    let options = CopyOptions {
-        // Stop after the first batch of rows, as if the process had been killed.
-        progress: Some(Arc::new(move |p: &Progress| {
-            if matches!(p, Progress::Rows(_)) {
-                flag.store(true, Ordering::Relaxed);
-            }
-        })),
-        cancel: Some(cancel),
-        ..CopyOptions::default()
-    };
+    let options = cancel_after_first_rows();
     let err = engine::copy(&mut GeneratedSource::new(plan(3000, 9)), &mut EtcdTarget::new(store.clone()), &options)
         .await
         .unwrap_err();

@@ -337,9 +337,7 @@ async fn crds_storing_pre_1_20_versions_are_recreated_on_replace() {
     engine::copy(&mut GeneratedSource::new(plan.clone()), &mut K8sTarget::new(store.clone()), &replace).await.unwrap();
     let stored = crds.get("nodes.internal.linstor.linbit.com").await.unwrap().status.unwrap().stored_versions.unwrap();
     assert_eq!(stored, vec!["v1-31-1".to_owned()]);
-    let (_, expected) = collect(&mut GeneratedSource::new(plan)).await;
-    let (_, actual) = collect(&mut K8sSource::new(store)).await;
-    assert!(actual == expected);
+    assert_holds_plan(&mut K8sSource::new(store), &plan, "k8s after re-creating the CRD").await;
 }
 
 /// An import stopped part-way leaves LinstorVersion at -1 (LINSTOR refuses to start) with the marker
@@ -391,9 +389,7 @@ async fn an_interrupted_k8s_import_is_marked_and_finished_by_replace() {
         ..linstor_db_core::backend::k8s::K8sSettings::new(&Default::default())
     };
     let paged = linstor_db_core::backend::k8s::K8sStore::connect(settings).await.unwrap();
-    let (_, expected) = collect(&mut GeneratedSource::new(plan)).await;
-    let (_, actual) = collect(&mut K8sSource::new(paged)).await;
-    assert!(actual == expected);
+    assert_holds_plan(&mut K8sSource::new(paged), &plan, "k8s read in pages of 7").await;
 }
 
 /// Kubeconfig context choice, and a ServiceAccount token (what a pod's in-cluster credentials are)

@@ -91,3 +91,29 @@ pub async fn reset_cluster() {
         }
     }
 }
+
+/// Asserts that `source` holds exactly the rows `plan` generates.
+pub async fn assert_holds_plan(source: &mut dyn Source, plan: &linstor_db_core::generate::Plan, what: &str) {
+    let (_, expected) = collect(&mut linstor_db_core::generate::GeneratedSource::new(plan.clone())).await;
+    let (_, actual) = collect(source).await;
+    assert_eq!(actual.len(), expected.len(), "{what}: row count");
+    assert!(actual == expected, "{what}: rows differ from the generated database");
+}
+
+/// Copy options that cancel the copy after its first batch of rows, as if the process were killed.
+pub fn cancel_after_first_rows() -> linstor_db_core::engine::CopyOptions {
+    use linstor_db_core::engine::{CopyOptions, Progress};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    CopyOptions {
+        progress: Some(Arc::new(move |p: &Progress| {
+            if matches!(p, Progress::Rows(_)) {
+                flag.store(true, Ordering::Relaxed);
+            }
+        })),
+        cancel: Some(cancel),
+        ..CopyOptions::default()
+    }
+}
