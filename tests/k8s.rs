@@ -55,14 +55,20 @@ async fn generated_database_round_trips_through_k8s_and_matches_etcd() {
 
     // Bookkeeping as LINSTOR expects it: LinstorVersion = last migration + 1, no Rollback objects.
     let client = kube_client().await;
-    let version = kube_dynamic(&client, "LinstorVersion", "linstorversion").get("version").await.unwrap();
+    let version = linstor_api(&client, "v1", "LinstorVersion", "linstorversion").get("version").await.unwrap();
     assert_eq!(version.data["spec"]["version"], 31);
     assert!(version.metadata.annotations.unwrap_or_default().is_empty(), "import marker removed");
-    assert!(kube_dynamic(&client, "Rollback", "rollback").list(&Default::default()).await.unwrap().items.is_empty());
+    assert!(linstor_api(&client, "v1", "Rollback", "rollback")
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
-fn kube_dynamic(client: &kube::Client, kind: &str, plural: &str) -> kube::Api<kube::api::DynamicObject> {
-    let gvk = kube::api::GroupVersionKind::gvk("internal.linstor.linbit.com", "v1", kind);
+/// The dynamic API of a LINSTOR resource at `version` (`v1` for LinstorVersion and Rollback).
+fn linstor_api(client: &kube::Client, version: &str, kind: &str, plural: &str) -> kube::Api<kube::api::DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk("internal.linstor.linbit.com", version, kind);
     kube::Api::all_with(client.clone(), &kube::api::ApiResource::from_gvk_with_plural(&gvk, plural))
 }
 
@@ -100,24 +106,25 @@ async fn crds_and_names_on_the_server_are_linstors() {
         assert_eq!(served.status.unwrap().stored_versions.unwrap(), vec!["v1-33-1".to_owned()]);
     }
     // §3.4: NODES ALPHA and PROPS_CONTAINERS /CTRL:defaultPlainConSvc by their hash names.
-    let nodes = kube_dynamic_table(&client, "Nodes", "nodes")
+    let nodes = linstor_api(&client, "v1-33-1", "Nodes", "nodes")
         .get("73ab66a033c267e00b7429bb256f6deb2734ebc4cd4ff5b564a8c9f9b2c8a719")
         .await
         .unwrap();
     assert_eq!(nodes.data["spec"]["node_dsp_name"], "alpha");
-    let prop = kube_dynamic_table(&client, "PropsContainers", "propscontainers")
+    let prop = linstor_api(&client, "v1-33-1", "PropsContainers", "propscontainers")
         .get("39672e342e65d064f80845d7bd40fddafde0bee5826a1bd7dfda41b22d36a60d")
         .await
         .unwrap();
     assert_eq!(prop.data["spec"]["prop_value"], "PlainConnector");
-    let rd = kube_dynamic_table(&client, "ResourceDefinitions", "resourcedefinitions")
+    let rd = linstor_api(&client, "v1-33-1", "ResourceDefinitions", "resourcedefinitions")
         .list(&Default::default())
         .await
         .unwrap();
     let spec = rd.items[0].data["spec"].as_object().unwrap();
     assert!(!spec.contains_key("parent_uuid"), "NULL columns are absent, never null");
     assert_eq!(
-        kube_dynamic(&client, "LinstorVersion", "linstorversion").get("version").await.unwrap().data["spec"]["version"],
+        linstor_api(&client, "v1", "LinstorVersion", "linstorversion").get("version").await.unwrap().data["spec"]
+            ["version"],
         35
     );
 
@@ -127,11 +134,6 @@ async fn crds_and_names_on_the_server_are_linstors() {
     let after: std::collections::BTreeMap<_, _> =
         after.into_iter().filter(|((t, _), _)| t != "SEC_ACCESS_TYPES").collect();
     assert!(before == after);
-}
-
-fn kube_dynamic_table(client: &kube::Client, kind: &str, plural: &str) -> kube::Api<kube::api::DynamicObject> {
-    let gvk = kube::api::GroupVersionKind::gvk("internal.linstor.linbit.com", "v1-33-1", kind);
-    kube::Api::all_with(client.clone(), &kube::api::ApiResource::from_gvk_with_plural(&gvk, plural))
 }
 
 #[tokio::test]
@@ -367,7 +369,7 @@ async fn an_interrupted_k8s_import_is_marked_and_finished_by_replace() {
         .unwrap_err();
     assert!(matches!(err, Error::WriteInterrupted { .. }), "{err}");
     let client = kube_client().await;
-    let version = kube_dynamic(&client, "LinstorVersion", "linstorversion").get("version").await.unwrap();
+    let version = linstor_api(&client, "v1", "LinstorVersion", "linstorversion").get("version").await.unwrap();
     assert_eq!(version.data["spec"]["version"], -1);
     assert!(version.metadata.annotations.unwrap().contains_key("linstor-db/import-in-progress"));
     let err = engine::inspect(&mut K8sSource::new(store.clone())).await.unwrap_err();

@@ -261,15 +261,7 @@ mod tests {
     /// The examples of `linstor-db-format.md` §2.8, written exactly.
     #[test]
     fn keys_of_the_format_doc_examples() {
-        let node = Row {
-            cells: vec![
-                text("2b1d6c2e-5a7e-4b53-9a0f-5d6f3f0e9c11"),
-                text("ALPHA"),
-                text("alpha"),
-                Some(Value::Int(0)),
-                Some(Value::Int(2)),
-            ],
-        };
+        let node = crate::row::examples::node_alpha();
         assert_eq!(
             entries("NODES", node),
             [

@@ -11,7 +11,7 @@ use crate::backend::{Event, Source};
 use crate::error::Result;
 use crate::export::ExportMeta;
 use crate::row::{Row, Value};
-use crate::schema::{DataVersion, Release, Table};
+use crate::schema::{DataVersion, Release, Table, DEFAULT_ACCESS_TYPES};
 
 /// The shape of a generated database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,7 +402,7 @@ impl Generator<'_> {
                 ],
             )),
             "SEC_ACCESS_TYPES" => {
-                for (name, value) in [("CONTROL", 15), ("CHANGE", 7), ("USE", 3), ("VIEW", 1)] {
+                for (name, value) in DEFAULT_ACCESS_TYPES {
                     out.push(row(tb, &[("ACCESS_TYPE_NAME", t(name)), ("ACCESS_TYPE_VALUE", i(value))]));
                 }
             }

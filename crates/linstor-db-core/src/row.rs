@@ -194,6 +194,25 @@ fn write_json_string(s: &str, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
+/// Rows of the format doc's worked examples, shared by the unit tests of every layout.
+#[cfg(test)]
+pub(crate) mod examples {
+    use super::{Row, Value};
+
+    /// The `NODES` row of node `alpha` (§2.8, §3.5, §5.3); the same columns in every data version.
+    pub(crate) fn node_alpha() -> Row {
+        Row {
+            cells: vec![
+                Some(Value::Text("2b1d6c2e-5a7e-4b53-9a0f-5d6f3f0e9c11".into())),
+                Some(Value::Text("ALPHA".into())),
+                Some(Value::Text("alpha".into())),
+                Some(Value::Int(0)),
+                Some(Value::Int(2)),
+            ],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,15 +224,7 @@ mod tests {
 
     #[test]
     fn json_row_matches_linstor_example() {
-        let row = Row {
-            cells: vec![
-                Some(Value::Text("2b1d6c2e-5a7e-4b53-9a0f-5d6f3f0e9c11".into())),
-                Some(Value::Text("ALPHA".into())),
-                Some(Value::Text("alpha".into())),
-                Some(Value::Int(0)),
-                Some(Value::Int(2)),
-            ],
-        };
+        let row = examples::node_alpha();
         let mut out = Vec::new();
         row.write_json(nodes(), &mut out);
         assert_eq!(

@@ -16,9 +16,9 @@ use crate::etcd_layout::{
     prefix_range_end, row_entries, table_prefix, RowAssembler, BLOCKING_DB_VERSION, DB_VERSION_KEY, IMPORT_MARKER_KEY,
     ROLLBACK_DIR,
 };
-use crate::export::ExportMeta;
+use crate::export::{now_ms, ExportMeta};
 use crate::row::Row;
-use crate::schema::{DataVersion, Release, Table, RELEASES};
+use crate::schema::{DataVersion, Release, Table, DEFAULT_ACCESS_TYPES, RELEASES};
 use crate::store::EtcdSettings;
 
 /// Keys per range request while reading.
@@ -336,12 +336,6 @@ fn release_of(store: &str, settings: &EtcdSettings, state: &StoreState) -> Resul
     Err(Error::UnsupportedVersion { store: store.to_owned(), detail })
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// Writes a LINSTOR database into etcd the way `linstor-database import-db` does.
 pub struct EtcdTarget {
     store: EtcdStore,
@@ -363,7 +357,7 @@ impl EtcdTarget {
     /// so a fresh target needs them from here), written with their PK-column keys as the init does.
     fn access_type_ops(&self, table: &Table) -> Vec<(TxnOp, usize)> {
         let prefix = self.store.settings.prefix();
-        [("CONTROL", 15), ("CHANGE", 7), ("USE", 3), ("VIEW", 1)]
+        DEFAULT_ACCESS_TYPES
             .into_iter()
             .flat_map(|(name, value)| {
                 let base = format!("{prefix}{}/{name}/", table.name);

@@ -21,12 +21,12 @@ use serde_json::{json, Value as Json};
 use super::{Event, Source, Target};
 use crate::config::DbConfig;
 use crate::error::{Error, Result};
-use crate::export::ExportMeta;
+use crate::export::{now_ms, ExportMeta};
 use crate::k8s_layout::{
     crd, custom_resource, linstor_version_cr, linstor_version_crd, rollback_crd, LINSTOR_VERSION_NAME,
 };
 use crate::row::{Row, Value};
-use crate::schema::{DataVersion, Release, Table, RELEASES};
+use crate::schema::{DataVersion, Release, Table, DEFAULT_ACCESS_TYPES, RELEASES};
 use crate::K8S_GROUP;
 
 /// Field manager of our server-side applies.
@@ -350,10 +350,7 @@ impl Source for K8sSource {
         let release = release_of(&self.store.describe(), &state)?;
         self.version = release.data_version;
         self.tables = release.data_version.schema().tables.iter();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        Ok(ExportMeta::for_release(release, "k8s", now))
+        Ok(ExportMeta::for_release(release, "k8s", now_ms()))
     }
 
     async fn next_event(&mut self) -> Result<Option<Event>> {
@@ -591,7 +588,7 @@ impl Target for K8sTarget {
             if let Some(table) = meta.data_version.schema().table("SEC_ACCESS_TYPES") {
                 let (items, _) = self.store.list_page(table, meta.data_version, None).await?;
                 if items.is_empty() {
-                    let rows: Vec<Row> = [("CONTROL", 15), ("CHANGE", 7), ("USE", 3), ("VIEW", 1)]
+                    let rows: Vec<Row> = DEFAULT_ACCESS_TYPES
                         .into_iter()
                         .map(|(name, value)| Row {
                             cells: vec![Some(Value::Text(name.into())), Some(Value::Int(value))],

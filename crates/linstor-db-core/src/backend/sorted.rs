@@ -25,8 +25,6 @@ const BATCH: usize = 1024;
 pub struct SortedSource<S> {
     inner: S,
     run_rows: usize,
-    table: Option<&'static Table>,
-    pending: Vec<Event>,
     output: Option<Output>,
 }
 
@@ -43,7 +41,7 @@ impl<S: Source> SortedSource<S> {
 
     /// Wraps `inner`, spilling runs of `run_rows` rows (small values test the merge).
     pub fn with_run_rows(inner: S, run_rows: usize) -> SortedSource<S> {
-        SortedSource { inner, run_rows: run_rows.max(1), table: None, pending: Vec::new(), output: None }
+        SortedSource { inner, run_rows: run_rows.max(1), output: None }
     }
 
     /// Reads the current table to its end, sorting; leaves the sorted output ready.
@@ -91,9 +89,6 @@ impl<S: Source> Source for SortedSource<S> {
     }
 
     async fn next_event(&mut self) -> Result<Option<Event>> {
-        if let Some(event) = self.pending.pop() {
-            return Ok(Some(event));
-        }
         if let Some(output) = self.output.as_mut() {
             let batch = match output {
                 Output::Memory(rows) => rows.by_ref().take(BATCH).map(|(_, row)| row).collect::<Vec<_>>(),
@@ -103,12 +98,10 @@ impl<S: Source> Source for SortedSource<S> {
                 return Ok(Some(Event::Rows(batch)));
             }
             self.output = None;
-            self.table = None;
             return Ok(Some(Event::TableEnd));
         }
         match self.inner.next_event().await? {
             Some(Event::TableStart(table)) => {
-                self.table = Some(table);
                 self.sort_table(table).await?;
                 Ok(Some(Event::TableStart(table)))
             }

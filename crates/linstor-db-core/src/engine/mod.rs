@@ -90,11 +90,6 @@ pub async fn copy(source: &mut dyn Source, target: &mut dyn Target, options: &Co
     };
     match stream(source, target, &meta, options, &mut report).await {
         Ok(()) => Ok(report),
-        Err(Error::Cancelled) => Err(Error::WriteInterrupted {
-            store: target.describe(),
-            rows_written: report.rows,
-            source: Box::new(Error::Cancelled),
-        }),
         Err(e) => {
             Err(Error::WriteInterrupted { store: target.describe(), rows_written: report.rows, source: Box::new(e) })
         }

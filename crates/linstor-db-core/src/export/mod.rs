@@ -10,6 +10,13 @@ pub use writer::ExportWriter;
 use crate::error::{Error, Result};
 use crate::schema::{DataVersion, LinstorVersion, Release, RELEASES};
 
+/// Milliseconds since the epoch, as `export_timestamp_ms` holds them.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// The top-level fields of an export, in the order LINSTOR writes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportMeta {

@@ -105,7 +105,6 @@ impl<W: Write> ExportWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::row::Value;
     use crate::schema::{DataVersion, Release};
 
     #[test]
@@ -114,15 +113,7 @@ mod tests {
         let nodes = DataVersion::V1_31_1.schema().table("NODES").unwrap();
         let mut w = ExportWriter::new(Vec::new(), &meta).unwrap();
         w.begin_table(nodes).unwrap();
-        let row = Row {
-            cells: vec![
-                Some(Value::Text("2b1d6c2e-5a7e-4b53-9a0f-5d6f3f0e9c11".into())),
-                Some(Value::Text("ALPHA".into())),
-                Some(Value::Text("alpha".into())),
-                Some(Value::Int(0)),
-                Some(Value::Int(2)),
-            ],
-        };
+        let row = crate::row::examples::node_alpha();
         w.write_row(nodes, &row).unwrap();
         w.end_table().unwrap();
         let text = String::from_utf8(w.finish().unwrap()).unwrap();

@@ -278,6 +278,10 @@ fn kind_of(table: &str) -> String {
         .collect()
 }
 
+/// The `SEC_ACCESS_TYPES` rows every fresh LINSTOR database gets from its init migration. The table is
+/// never exported, so an import into an empty store adds them.
+pub const DEFAULT_ACCESS_TYPES: [(&str, i64); 4] = [("CONTROL", 15), ("CHANGE", 7), ("USE", 3), ("VIEW", 1)];
+
 /// Tables LINSTOR's `export-db` never writes (no DB driver).
 pub const NEVER_EXPORTED: &[&str] = &["SEC_ACCESS_TYPES"];
 
