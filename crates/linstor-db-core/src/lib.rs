@@ -7,7 +7,8 @@
 //!   (`linstor.toml`), [`store`] (store addresses), [`generate`] (synthetic databases);
 //! - [`backend`]: the [`backend::Source`] / [`backend::Target`] traits and their adapters
 //!   (etcd behind the `etcd` feature, export files);
-//! - [`engine`]: copy (export, import), inspect, with the safety checks around them.
+//! - [`engine`]: copy (export, import), inspect, with the safety checks around them;
+//! - [`jobs`]: one function per job over store addresses, shared by the CLI and the C ABI.
 #![deny(missing_docs)]
 
 #[cfg(feature = "runtime")]
@@ -20,6 +21,8 @@ pub mod etcd_layout;
 pub mod export;
 #[cfg(feature = "runtime")]
 pub mod generate;
+#[cfg(feature = "runtime")]
+pub mod jobs;
 pub mod k8s_layout;
 pub mod row;
 pub mod schema;
