@@ -658,7 +658,7 @@ fn next_steps(
         _ => {}
     }
     match controller {
-        Some(c) => steps.push(format!("The controller {}/{} was scaled back to {} replicas; after the configuration switch restart it: kubectl rollout restart -n {} deployment/{}", c.namespace, c.name, c.replicas, c.namespace, c.name)),
+        Some(c) => steps.push(format!("The controller {ns}/{name} was scaled back to {} replicas and still uses {from}: switch the configuration now and restart it (kubectl rollout restart -n {ns} deployment/{name}). Changes it makes before the switch are not in {to}; `linstor-db verify {from} {to}` shows them, and `linstor-db migrate --replace` copies them again", c.replicas, ns = c.namespace, name = c.name)),
         None => steps.push("Start the LINSTOR controller.".to_owned()),
     }
     steps.push("Check it: linstor node list; linstor storage-pool list; linstor resource list-volumes; linstor error-reports list".to_owned());
