@@ -517,6 +517,8 @@ async fn running_controller_is_refused_or_stopped_and_started_again() {
     assert!(matches!(error, Error::ControllerRunning { .. }), "{error}");
     let purged = jobs::purge(&connection, &StoreAddress::K8s, &file(&current), &options).await.unwrap();
     assert!(purged.deleted.iter().any(|n| n == "nodes.internal.linstor.linbit.com"), "{:?}", purged.deleted);
+    let gone = jobs::info(&connection, &StoreAddress::K8s).await.unwrap_err();
+    assert!(matches!(gone, Error::NotLinstor { .. }), "after purge: {gone}");
     assert_eq!(replicas().await, Some(2));
     deployments
         .patch("linstor-controller", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 0}})))

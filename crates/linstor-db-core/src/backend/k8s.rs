@@ -137,6 +137,17 @@ impl K8sStore {
             self.retry("delete", &format!("customresourcedefinition {name}"), || api.delete(&name, &params)).await?;
             deleted.push(name);
         }
+        // Deletion is asynchronous (the API server first removes every custom resource): report
+        // success only once the CRDs are gone.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        for name in &deleted {
+            while self.retry("get", name, || api.get_opt(name)).await?.is_some() {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(Error::Internal(format!("CRD {name} was not deleted within 300 s")));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
         Ok(deleted)
     }
 
