@@ -11,16 +11,17 @@
  * - Strings passed in are NUL-terminated UTF-8 and are only borrowed for the call.
  * - Strings returned as `char *` belong to the caller and are freed with lsdb_string_free;
  *   `const char *` results are static and never freed.
- * - Reports and options are JSON objects (UTF-8 text).
+ * - Reports and options are JSON (UTF-8 text): objects, and an array for lsdb_list_backups.
  * - No Rust panic crosses this boundary: it becomes LSDB_STATUS_PANIC.
  *
- * Jobs (lsdb_export, lsdb_import, lsdb_info, lsdb_verify, lsdb_generate, ...):
+ * Jobs (lsdb_export, lsdb_import, lsdb_info, lsdb_verify, lsdb_generate, lsdb_backup, lsdb_restore,
+ * lsdb_migrate, lsdb_list_backups, lsdb_purge):
  * - Store addresses are `etcd://HOST:PORT[,HOST:PORT...]`, `k8s`, `secret://NAMESPACE/NAME`
  *   (backups) or a file path, as on the command line.
  * - `options_json` is NULL, empty, or a JSON object with any of `replace`, `dry_run`, `backup_to`,
  *   `controller`, `allow_running_controller` and `max_differences`; each job reads the keys that
  *   apply to it, unknown keys give LSDB_STATUS_INVALID_ARGUMENT.
- * - On success `*report_json` receives the report, a JSON object owned by the caller (free it with
+ * - On success `*report_json` receives the report as JSON, owned by the caller (free it with
  *   lsdb_string_free); on failure it is NULL and lsdb_context_last_error says what failed.
  * - A call blocks until its job ends. lsdb_context_cancel, from any thread, stops it. One job runs
  *   at a time per context (a concurrent call returns LSDB_STATUS_BUSY); use one context per thread
@@ -131,6 +132,27 @@ enum lsdb_status
    */
   LSDB_STATUS_WRITE_INTERRUPTED = 21,
   /**
+   * A backup Secret of that name exists already; backups are never overwritten.
+   */
+  LSDB_STATUS_BACKUP_EXISTS = 22,
+  /**
+   * A running LINSTOR controller would race with the write. Stop it, or pass `controller` (to let
+   * the job scale it down and up) or `allow_running_controller`.
+   */
+  LSDB_STATUS_CONTROLLER_RUNNING = 23,
+  /**
+   * The LINSTOR controller Deployment could not be stopped or started again.
+   */
+  LSDB_STATUS_CONTROLLER = 24,
+  /**
+   * After writing, the target does not hold what was written.
+   */
+  LSDB_STATUS_VERIFY_FAILED = 25,
+  /**
+   * A destructive job was refused because its safety condition does not hold (purge).
+   */
+  LSDB_STATUS_REFUSED = 26,
+  /**
    * Any other failure.
    */
   LSDB_STATUS_ERROR = 99,
@@ -151,8 +173,10 @@ typedef struct lsdb_context lsdb_context;
 
 /**
  * Called with the progress of a job, as a JSON object, one of
- * `{"kind":"table","table":"NODES","index":0,"total":61}` (a table starts; `index` counts from 0) and
- * `{"kind":"rows","rows":1200}` (rows copied so far, all tables).
+ * `{"kind":"table","table":"NODES","index":0,"total":61}` (a table starts; `index` counts from 0),
+ * `{"kind":"rows","rows":1200}` (rows copied so far in the current copy, all tables) and
+ * `{"kind":"step","step":"backup"}` (a job of several steps, such as migrate, starts one; the table
+ * and row counts start again for each copy).
  *
  * `progress_json` is valid only during the call. The callback runs on the thread that called the
  * job function, while that call is in progress; it must return quickly and must not call any
@@ -381,6 +405,96 @@ lsdb_status lsdb_generate(const lsdb_context *ctx,
                           const char *data_version,
                           const char *options_json,
                           char **report_json);
+
+/**
+ * Backs up the store `from` (NULL: connection_url of linstor.toml) to `to`: a file (`.tar.gz`
+ * archive) or `secret://NAMESPACE/NAME` (Kubernetes Secrets, never overwritten). The archive is read
+ * back and checked before success is reported. Options read: none. Report: `{source, target,
+ * linstor_version, data_version, tables: [{table, rows}], rows, bytes, sha256, parts}`.
+ *
+ * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+ * Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+ *
+ * # Safety
+ * `ctx` NULL or live; string arguments NULL or NUL-terminated; `report_json` NULL or writable.
+ */
+lsdb_status lsdb_backup(const lsdb_context *ctx,
+                        const char *from,
+                        const char *to,
+                        const char *options_json,
+                        char **report_json);
+
+/**
+ * Restores the backup `from` (a backup file or Secret, an export file, or another store) into the
+ * store `to` (NULL: connection_url of linstor.toml). The backup is read completely first; a target
+ * holding a database is refused unless `replace`, and then backed up first (to `backup_to`); the
+ * result is verified row by row. Options read: `replace`, `dry_run`, `backup_to`, `controller`,
+ * `allow_running_controller`. Report: `{source, target, dry_run, linstor_version, data_version,
+ * changes: [{table, add, remove, change}], rows, previous_backup, controller}`.
+ *
+ * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+ * Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+ *
+ * # Safety
+ * `ctx` NULL or live; string arguments NULL or NUL-terminated; `report_json` NULL or writable.
+ */
+lsdb_status lsdb_restore(const lsdb_context *ctx,
+                         const char *from,
+                         const char *to,
+                         const char *options_json,
+                         char **report_json);
+
+/**
+ * Migrates the live store `from` (NULL: connection_url of linstor.toml) into the store `to`, e.g.
+ * etcd to `k8s`: backs up the source first (to `backup_to`, default a timestamped file in the
+ * working directory), writes the target from that backup and verifies it row by row against the
+ * source, which is never modified. Re-running after an interruption finishes the job; re-running
+ * after success changes nothing. Options read: `replace`, `backup_to`, `controller`,
+ * `allow_running_controller`. Report: `{source, target, backup, resumed, already_migrated, rows,
+ * verify: {a, b, rows_a, rows_b, differences, tables}, controller, next_steps: [text]}`.
+ *
+ * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+ * Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+ *
+ * # Safety
+ * `ctx` NULL or live; string arguments NULL or NUL-terminated; `report_json` NULL or writable.
+ */
+lsdb_status lsdb_migrate(const lsdb_context *ctx,
+                         const char *from,
+                         const char *to,
+                         const char *options_json,
+                         char **report_json);
+
+/**
+ * Lists the backup Secrets of a Kubernetes namespace, whatever their scheme. Report: a JSON array
+ * of `{name, address, scheme, created, age_seconds, bytes, parts, complete, linstor_version,
+ * data_version, rows, note}`; `address` (`secret://NAMESPACE/NAME`) is usable as a restore source.
+ *
+ * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+ * Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+ *
+ * # Safety
+ * `ctx` NULL or live; `namespace` NULL or NUL-terminated; `report_json` NULL or writable.
+ */
+lsdb_status lsdb_list_backups(const lsdb_context *ctx, const char *namespace_, char **report_json);
+
+/**
+ * Deletes LINSTOR's database from `store` (NULL: connection_url of linstor.toml): every
+ * internal.linstor.linbit.com CRD, or every key under the etcd prefix; only after the backup
+ * `backup` verified equal to it row by row (else LSDB_STATUS_REFUSED). Options read: `controller`,
+ * `allow_running_controller`. Report: `{store, backup, rows, deleted: [text]}`.
+ *
+ * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+ * Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+ *
+ * # Safety
+ * `ctx` NULL or live; string arguments NULL or NUL-terminated; `report_json` NULL or writable.
+ */
+lsdb_status lsdb_purge(const lsdb_context *ctx,
+                       const char *store,
+                       const char *backup,
+                       const char *options_json,
+                       char **report_json);
 
 /**
  * A sentence describing a status code, for callers without a context message (for example after

@@ -19,8 +19,10 @@ use crate::ffi::{into_c_string, optional_str, panic_message};
 use crate::status::{lsdb_status, FfiError};
 
 /// Called with the progress of a job, as a JSON object, one of
-/// `{"kind":"table","table":"NODES","index":0,"total":61}` (a table starts; `index` counts from 0) and
-/// `{"kind":"rows","rows":1200}` (rows copied so far, all tables).
+/// `{"kind":"table","table":"NODES","index":0,"total":61}` (a table starts; `index` counts from 0),
+/// `{"kind":"rows","rows":1200}` (rows copied so far in the current copy, all tables) and
+/// `{"kind":"step","step":"backup"}` (a job of several steps, such as migrate, starts one; the table
+/// and row counts start again for each copy).
 ///
 /// `progress_json` is valid only during the call. The callback runs on the thread that called the
 /// job function, while that call is in progress; it must return quickly and must not call any
@@ -67,6 +69,7 @@ unsafe impl Sync for UserData {}
 enum ProgressEvent<'a> {
     Table { table: &'a str, index: usize, total: usize },
     Rows { rows: u64 },
+    Step { step: &'a str },
 }
 
 impl lsdb_context {
@@ -143,6 +146,16 @@ impl Job<'_> {
         Ok((address, self.connection(config)))
     }
 
+    /// How to connect for a job without a store address: linstor.toml of the config dir if one is
+    /// set, else defaults.
+    pub(crate) fn connection_without_store(&self) -> Result<Connection, FfiError> {
+        let config = match &self.settings.config_dir {
+            Some(dir) => DbConfig::load(dir)?,
+            None => DbConfig::default(),
+        };
+        Ok(self.connection(config))
+    }
+
     fn connection(&self, config: DbConfig) -> Connection {
         Connection {
             config,
@@ -181,6 +194,7 @@ fn progress_fn(callback: ProgressCallback) -> ProgressFn {
                 ProgressEvent::Table { table: name, index: *index, total: *total }
             }
             Progress::Rows(rows) => ProgressEvent::Rows { rows: *rows },
+            Progress::Step(step) => ProgressEvent::Step { step },
         };
         // Serialising two plain fields cannot fail, and JSON text has no NUL; skip the call if it did.
         let Some(json) = serde_json::to_string(&event).ok().and_then(|text| CString::new(text).ok()) else {

@@ -8,6 +8,7 @@ use std::path::Path;
 use linstor_db_core::engine::compare::Difference;
 use linstor_db_core::jobs;
 use linstor_db_core::schema::DataVersion;
+use linstor_db_core::store::StoreAddress;
 
 use crate::context::{job_call, lsdb_context, OptionsJson};
 use crate::ffi::{optional_str, required_str};
@@ -168,6 +169,150 @@ pub unsafe extern "C" fn lsdb_generate(
         let options = unsafe { OptionsJson::parse(options_json) }?;
         let (address, connection) = job.resolve(Some(to))?;
         job.block_on(jobs::generate(&connection, rows, seed, data_version, &address, &job.options(&options)?))
+    })
+}
+
+/// Backs up the store `from` (NULL: connection_url of linstor.toml) to `to`: a file (`.tar.gz`
+/// archive) or `secret://NAMESPACE/NAME` (Kubernetes Secrets, never overwritten). The archive is read
+/// back and checked before success is reported. Options read: none. Report: `{source, target,
+/// linstor_version, data_version, tables: [{table, rows}], rows, bytes, sha256, parts}`.
+///
+/// Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+/// Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+///
+/// # Safety
+/// `ctx` NULL or live; string arguments NULL or NUL-terminated; `report_json` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lsdb_backup(
+    ctx: *const lsdb_context,
+    from: *const c_char,
+    to: *const c_char,
+    options_json: *const c_char,
+    report_json: *mut *mut c_char,
+) -> lsdb_status {
+    // SAFETY (every unsafe block): pointers as promised by the caller.
+    job_call(unsafe { ctx.as_ref() }, unsafe { report_json.as_mut() }, |job| {
+        let from = unsafe { optional_str(from, "from") }?;
+        let to = unsafe { required_str(to, "to") }?;
+        let options = unsafe { OptionsJson::parse(options_json) }?;
+        let (source, connection) = job.resolve(from)?;
+        let target = StoreAddress::parse(to)?;
+        job.block_on(jobs::backup(&connection, &source, &target, &job.options(&options)?))
+    })
+}
+
+/// Restores the backup `from` (a backup file or Secret, an export file, or another store) into the
+/// store `to` (NULL: connection_url of linstor.toml). The backup is read completely first; a target
+/// holding a database is refused unless `replace`, and then backed up first (to `backup_to`); the
+/// result is verified row by row. Options read: `replace`, `dry_run`, `backup_to`, `controller`,
+/// `allow_running_controller`. Report: `{source, target, dry_run, linstor_version, data_version,
+/// changes: [{table, add, remove, change}], rows, previous_backup, controller}`.
+///
+/// Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+/// Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+///
+/// # Safety
+/// `ctx` NULL or live; string arguments NULL or NUL-terminated; `report_json` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lsdb_restore(
+    ctx: *const lsdb_context,
+    from: *const c_char,
+    to: *const c_char,
+    options_json: *const c_char,
+    report_json: *mut *mut c_char,
+) -> lsdb_status {
+    // SAFETY (every unsafe block): pointers as promised by the caller.
+    job_call(unsafe { ctx.as_ref() }, unsafe { report_json.as_mut() }, |job| {
+        let from = unsafe { required_str(from, "from") }?;
+        let to = unsafe { optional_str(to, "to") }?;
+        let options = unsafe { OptionsJson::parse(options_json) }?;
+        let (target, connection) = job.resolve(to)?;
+        let source = StoreAddress::parse(from)?;
+        job.block_on(jobs::restore(&connection, &source, &target, &job.options(&options)?))
+    })
+}
+
+/// Migrates the live store `from` (NULL: connection_url of linstor.toml) into the store `to`, e.g.
+/// etcd to `k8s`: backs up the source first (to `backup_to`, default a timestamped file in the
+/// working directory), writes the target from that backup and verifies it row by row against the
+/// source, which is never modified. Re-running after an interruption finishes the job; re-running
+/// after success changes nothing. Options read: `replace`, `backup_to`, `controller`,
+/// `allow_running_controller`. Report: `{source, target, backup, resumed, already_migrated, rows,
+/// verify: {a, b, rows_a, rows_b, differences, tables}, controller, next_steps: [text]}`.
+///
+/// Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+/// Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+///
+/// # Safety
+/// `ctx` NULL or live; string arguments NULL or NUL-terminated; `report_json` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lsdb_migrate(
+    ctx: *const lsdb_context,
+    from: *const c_char,
+    to: *const c_char,
+    options_json: *const c_char,
+    report_json: *mut *mut c_char,
+) -> lsdb_status {
+    // SAFETY (every unsafe block): pointers as promised by the caller.
+    job_call(unsafe { ctx.as_ref() }, unsafe { report_json.as_mut() }, |job| {
+        let from = unsafe { optional_str(from, "from") }?;
+        let to = unsafe { required_str(to, "to") }?;
+        let options = unsafe { OptionsJson::parse(options_json) }?;
+        let (source, connection) = job.resolve(from)?;
+        let target = StoreAddress::parse(to)?;
+        job.block_on(jobs::migrate(&connection, &source, &target, &job.options(&options)?))
+    })
+}
+
+/// Lists the backup Secrets of a Kubernetes namespace, whatever their scheme. Report: a JSON array
+/// of `{name, address, scheme, created, age_seconds, bytes, parts, complete, linstor_version,
+/// data_version, rows, note}`; `address` (`secret://NAMESPACE/NAME`) is usable as a restore source.
+///
+/// Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+/// Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+///
+/// # Safety
+/// `ctx` NULL or live; `namespace` NULL or NUL-terminated; `report_json` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lsdb_list_backups(
+    ctx: *const lsdb_context,
+    namespace: *const c_char,
+    report_json: *mut *mut c_char,
+) -> lsdb_status {
+    // SAFETY (every unsafe block): pointers as promised by the caller.
+    job_call(unsafe { ctx.as_ref() }, unsafe { report_json.as_mut() }, |job| {
+        let namespace = unsafe { required_str(namespace, "namespace") }?;
+        let connection = job.connection_without_store()?;
+        job.block_on(jobs::list_backups(&connection, namespace))
+    })
+}
+
+/// Deletes LINSTOR's database from `store` (NULL: connection_url of linstor.toml): every
+/// internal.linstor.linbit.com CRD, or every key under the etcd prefix; only after the backup
+/// `backup` verified equal to it row by row (else LSDB_STATUS_REFUSED). Options read: `controller`,
+/// `allow_running_controller`. Report: `{store, backup, rows, deleted: [text]}`.
+///
+/// Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+/// Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+///
+/// # Safety
+/// `ctx` NULL or live; string arguments NULL or NUL-terminated; `report_json` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lsdb_purge(
+    ctx: *const lsdb_context,
+    store: *const c_char,
+    backup: *const c_char,
+    options_json: *const c_char,
+    report_json: *mut *mut c_char,
+) -> lsdb_status {
+    // SAFETY (every unsafe block): pointers as promised by the caller.
+    job_call(unsafe { ctx.as_ref() }, unsafe { report_json.as_mut() }, |job| {
+        let store = unsafe { optional_str(store, "store") }?;
+        let backup = unsafe { required_str(backup, "backup") }?;
+        let options = unsafe { OptionsJson::parse(options_json) }?;
+        let (address, connection) = job.resolve(store)?;
+        let backup = StoreAddress::parse(backup)?;
+        job.block_on(jobs::purge(&connection, &address, &backup, &job.options(&options)?))
     })
 }
 

@@ -20,7 +20,10 @@ pub use context::{
     lsdb_context_reset_cancel, lsdb_context_set_config_dir, lsdb_context_set_kube_context, lsdb_context_set_kubeconfig,
     lsdb_context_set_progress, lsdb_progress_callback,
 };
-pub use jobs::{lsdb_export, lsdb_generate, lsdb_import, lsdb_info, lsdb_verify};
+pub use jobs::{
+    lsdb_backup, lsdb_export, lsdb_generate, lsdb_import, lsdb_info, lsdb_list_backups, lsdb_migrate, lsdb_purge,
+    lsdb_restore, lsdb_verify,
+};
 pub use status::{lsdb_status, lsdb_status_describe};
 
 /// The library version, e.g. "0.1.0".

@@ -54,6 +54,17 @@ pub enum lsdb_status {
     IncompleteImport = 20,
     /// A write failed part-way; the target is marked as an incomplete import.
     WriteInterrupted = 21,
+    /// A backup Secret of that name exists already; backups are never overwritten.
+    BackupExists = 22,
+    /// A running LINSTOR controller would race with the write. Stop it, or pass `controller` (to let
+    /// the job scale it down and up) or `allow_running_controller`.
+    ControllerRunning = 23,
+    /// The LINSTOR controller Deployment could not be stopped or started again.
+    Controller = 24,
+    /// After writing, the target does not hold what was written.
+    VerifyFailed = 25,
+    /// A destructive job was refused because its safety condition does not hold (purge).
+    Refused = 26,
     /// Any other failure.
     Error = 99,
 }
@@ -82,6 +93,11 @@ impl lsdb_status {
             lsdb_status::TargetNotEmpty => "the target already holds a LINSTOR database\0",
             lsdb_status::IncompleteImport => "the store holds an incomplete import\0",
             lsdb_status::WriteInterrupted => "a write failed part-way; the target is marked incomplete\0",
+            lsdb_status::BackupExists => "the backup exists already\0",
+            lsdb_status::ControllerRunning => "a running LINSTOR controller would race with the write\0",
+            lsdb_status::Controller => "the LINSTOR controller could not be stopped or started\0",
+            lsdb_status::VerifyFailed => "verification after writing failed\0",
+            lsdb_status::Refused => "refused: the safety condition does not hold\0",
             lsdb_status::Error => "error\0",
         }
     }
@@ -92,7 +108,7 @@ impl lsdb_status {
 }
 
 /// Every status, for lookups by number (add new variants here too).
-const ALL_STATUSES: [lsdb_status; 21] = [
+const ALL_STATUSES: [lsdb_status; 26] = [
     lsdb_status::Ok,
     lsdb_status::NullArgument,
     lsdb_status::InvalidUtf8,
@@ -113,6 +129,11 @@ const ALL_STATUSES: [lsdb_status; 21] = [
     lsdb_status::TargetNotEmpty,
     lsdb_status::IncompleteImport,
     lsdb_status::WriteInterrupted,
+    lsdb_status::BackupExists,
+    lsdb_status::ControllerRunning,
+    lsdb_status::Controller,
+    lsdb_status::VerifyFailed,
+    lsdb_status::Refused,
     lsdb_status::Error,
 ];
 
@@ -191,7 +212,9 @@ fn core_status(error: &CoreError) -> lsdb_status {
         | CoreError::UnsupportedVersion { .. }
         | CoreError::DataVersionNotSupported { .. } => lsdb_status::UnsupportedVersion,
         CoreError::File { .. } => lsdb_status::File,
-        CoreError::CorruptExport { .. } | CoreError::InvalidRow { .. } => lsdb_status::CorruptData,
+        CoreError::CorruptExport { .. } | CoreError::InvalidRow { .. } | CoreError::CorruptBackup { .. } => {
+            lsdb_status::CorruptData
+        }
         CoreError::NotLinstor { .. } => lsdb_status::NotLinstor,
         CoreError::TargetNotEmpty { .. } => lsdb_status::TargetNotEmpty,
         CoreError::IncompleteImport { .. } => lsdb_status::IncompleteImport,
@@ -203,6 +226,11 @@ fn core_status(error: &CoreError) -> lsdb_status {
         CoreError::EtcdConnect { .. } | CoreError::K8sConnect { .. } => lsdb_status::Connect,
         CoreError::Etcd { .. } | CoreError::K8s { .. } => lsdb_status::StoreRequest,
         CoreError::K8sForbidden { .. } => lsdb_status::Forbidden,
+        CoreError::BackupExists { .. } => lsdb_status::BackupExists,
+        CoreError::ControllerRunning { .. } => lsdb_status::ControllerRunning,
+        CoreError::Controller { .. } => lsdb_status::Controller,
+        CoreError::VerifyFailed { .. } => lsdb_status::VerifyFailed,
+        CoreError::Refused(_) => lsdb_status::Refused,
         CoreError::Cancelled => lsdb_status::Cancelled,
         CoreError::Internal(_) => lsdb_status::Internal,
         _ => lsdb_status::Error,
