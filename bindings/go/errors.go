@@ -29,6 +29,11 @@ const (
 	CodeTargetNotEmpty     Code = C.LSDB_STATUS_TARGET_NOT_EMPTY
 	CodeIncompleteImport   Code = C.LSDB_STATUS_INCOMPLETE_IMPORT
 	CodeWriteInterrupted   Code = C.LSDB_STATUS_WRITE_INTERRUPTED
+	CodeBackupExists       Code = C.LSDB_STATUS_BACKUP_EXISTS
+	CodeControllerRunning  Code = C.LSDB_STATUS_CONTROLLER_RUNNING
+	CodeController         Code = C.LSDB_STATUS_CONTROLLER
+	CodeVerifyFailed       Code = C.LSDB_STATUS_VERIFY_FAILED
+	CodeRefused            Code = C.LSDB_STATUS_REFUSED
 	CodeError              Code = C.LSDB_STATUS_ERROR
 	// CodeClosed is Go-only: the Context was closed.
 	CodeClosed Code = 1000
@@ -91,6 +96,11 @@ var (
 	ErrTargetNotEmpty     = &Error{Code: CodeTargetNotEmpty}
 	ErrIncompleteImport   = &Error{Code: CodeIncompleteImport}
 	ErrWriteInterrupted   = &Error{Code: CodeWriteInterrupted}
+	ErrBackupExists       = &Error{Code: CodeBackupExists}
+	ErrControllerRunning  = &Error{Code: CodeControllerRunning}
+	ErrController         = &Error{Code: CodeController}
+	ErrVerifyFailed       = &Error{Code: CodeVerifyFailed}
+	ErrRefused            = &Error{Code: CodeRefused}
 	ErrOther              = &Error{Code: CodeError}
 	ErrClosed             = &Error{Code: CodeClosed}
 )

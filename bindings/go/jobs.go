@@ -186,3 +186,155 @@ func result[T any](report *T, err error) (*T, error) {
 	}
 	return report, nil
 }
+
+// BackupReport is what Backup wrote.
+type BackupReport struct {
+	Source         string       `json:"source"`
+	Target         string       `json:"target"`
+	LinstorVersion string       `json:"linstor_version"`
+	DataVersion    string       `json:"data_version"`
+	Tables         []TableCount `json:"tables"`
+	Rows           uint64       `json:"rows"`
+	Bytes          uint64       `json:"bytes"`
+	SHA256         string       `json:"sha256"`
+	Parts          int          `json:"parts"` // Secret parts; 0 for a file
+}
+
+// ControllerDeployment is a LINSTOR controller Deployment that a job stopped and started again.
+type ControllerDeployment struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Replicas  int32  `json:"replicas"`
+}
+
+// TableChanges are the rows a restore adds, removes and changes in one table.
+type TableChanges struct {
+	Table  string `json:"table"`
+	Add    uint64 `json:"add"`
+	Remove uint64 `json:"remove"`
+	Change uint64 `json:"change"`
+}
+
+// RestoreReport is what Restore did (or, with DryRun, would do).
+type RestoreReport struct {
+	Source         string                `json:"source"`
+	Target         string                `json:"target"`
+	DryRun         bool                  `json:"dry_run"`
+	LinstorVersion string                `json:"linstor_version"`
+	DataVersion    string                `json:"data_version"`
+	Changes        []TableChanges        `json:"changes"`
+	Rows           uint64                `json:"rows"`
+	PreviousBackup *BackupReport         `json:"previous_backup"`
+	Controller     *ControllerDeployment `json:"controller"`
+}
+
+// CompareReport are the counts of a row-by-row comparison.
+type CompareReport struct {
+	A           string            `json:"a"`
+	B           string            `json:"b"`
+	RowsA       uint64            `json:"rows_a"`
+	RowsB       uint64            `json:"rows_b"`
+	Differences uint64            `json:"differences"`
+	Tables      []TableComparison `json:"tables"`
+}
+
+// MigrateReport is what Migrate did.
+type MigrateReport struct {
+	Source          string                `json:"source"`
+	Target          string                `json:"target"`
+	Backup          *BackupReport         `json:"backup"`
+	Resumed         bool                  `json:"resumed"`
+	AlreadyMigrated bool                  `json:"already_migrated"`
+	Rows            uint64                `json:"rows"`
+	Verify          CompareReport         `json:"verify"`
+	Controller      *ControllerDeployment `json:"controller"`
+	NextSteps       []string              `json:"next_steps"`
+}
+
+// BackupListing is one backup Secret found by ListBackups.
+type BackupListing struct {
+	Name           string  `json:"name"`
+	Address        string  `json:"address"` // secret://NAMESPACE/NAME, usable as Restore's from
+	Scheme         string  `json:"scheme"`
+	Created        *string `json:"created"`
+	AgeSeconds     *int64  `json:"age_seconds"`
+	Bytes          uint64  `json:"bytes"`
+	Parts          int     `json:"parts"`
+	Complete       bool    `json:"complete"`
+	LinstorVersion *string `json:"linstor_version"`
+	DataVersion    *string `json:"data_version"`
+	Rows           *uint64 `json:"rows"`
+	Note           string  `json:"note"`
+}
+
+// PurgeReport is what Purge deleted.
+type PurgeReport struct {
+	Store   string   `json:"store"`
+	Backup  string   `json:"backup"`
+	Rows    uint64   `json:"rows"`
+	Deleted []string `json:"deleted"`
+}
+
+// Backup writes the store from ("": connection_url of linstor.toml) as a backup archive to a file or to
+// "secret://NAMESPACE/NAME".
+func (c *Context) Backup(ctx context.Context, from, to string, opts *JobOptions) (*BackupReport, error) {
+	args, free := cStrings(from, to)
+	defer free()
+	var report BackupReport
+	err := c.run(ctx, opts, &report, func(p *C.lsdb_context, options *C.char, out **C.char) C.lsdb_status {
+		return C.lsdb_backup(p, args[0], args[1], options, out)
+	})
+	return result(&report, err)
+}
+
+// Restore writes the backup from (file, Secret, export file or store) into the store to ("":
+// connection_url of linstor.toml), verified row by row. Reads Replace, DryRun, BackupTo, Controller,
+// AllowRunningController.
+func (c *Context) Restore(ctx context.Context, from, to string, opts *JobOptions) (*RestoreReport, error) {
+	args, free := cStrings(from, to)
+	defer free()
+	var report RestoreReport
+	err := c.run(ctx, opts, &report, func(p *C.lsdb_context, options *C.char, out **C.char) C.lsdb_status {
+		return C.lsdb_restore(p, args[0], args[1], options, out)
+	})
+	return result(&report, err)
+}
+
+// Migrate copies the live store from ("": connection_url of linstor.toml) into the store to (for example
+// etcd to "k8s"): backup first, write, verify row by row; the source is never modified. Reads Replace,
+// BackupTo, Controller, AllowRunningController.
+func (c *Context) Migrate(ctx context.Context, from, to string, opts *JobOptions) (*MigrateReport, error) {
+	args, free := cStrings(from, to)
+	defer free()
+	var report MigrateReport
+	err := c.run(ctx, opts, &report, func(p *C.lsdb_context, options *C.char, out **C.char) C.lsdb_status {
+		return C.lsdb_migrate(p, args[0], args[1], options, out)
+	})
+	return result(&report, err)
+}
+
+// ListBackups lists the backup Secrets of a Kubernetes namespace.
+func (c *Context) ListBackups(ctx context.Context, namespace string) ([]BackupListing, error) {
+	args, free := cStrings(namespace)
+	defer free()
+	var report []BackupListing
+	err := c.run(ctx, nil, &report, func(p *C.lsdb_context, _ *C.char, out **C.char) C.lsdb_status {
+		return C.lsdb_list_backups(p, args[0], out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return report, nil
+}
+
+// Purge deletes LINSTOR's database from store ("": connection_url of linstor.toml) after the backup
+// verified equal to it. Reads Controller, AllowRunningController.
+func (c *Context) Purge(ctx context.Context, store, backup string, opts *JobOptions) (*PurgeReport, error) {
+	args, free := cStrings(store, backup)
+	defer free()
+	var report PurgeReport
+	err := c.run(ctx, opts, &report, func(p *C.lsdb_context, options *C.char, out **C.char) C.lsdb_status {
+		return C.lsdb_purge(p, args[0], args[1], options, out)
+	})
+	return result(&report, err)
+}

@@ -245,27 +245,155 @@ func TestCancelledBeforeStartAndDeadline(t *testing.T) {
 	}
 }
 
-func TestEtcdToKubernetesThroughExportImport(t *testing.T) {
+func TestBackupAndRestoreRoundTrip(t *testing.T) {
+	source := etcdContext(t)
+	ctx := context.Background()
+	generated, err := source.Generate(ctx, etcd.URL, 500, 11, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "backup.tar.gz")
+	toFile, err := source.Backup(ctx, etcd.URL, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if toFile.Rows != generated.Rows || toFile.Bytes == 0 || len(toFile.SHA256) != 64 || toFile.Parts != 0 {
+		t.Fatalf("backup to file: %+v", toFile)
+	}
+	secret := fmt.Sprintf("secret://default/go-backup-%d", time.Now().UnixNano())
+	toSecret, err := source.Backup(ctx, etcd.URL, secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if toSecret.Target != secret || toSecret.Rows != generated.Rows || toSecret.Parts < 1 {
+		t.Fatalf("backup to Secret: %+v", toSecret)
+	}
+	_, err = source.Backup(ctx, etcd.URL, secret, nil)
+	wantCode(t, err, linstordb.ErrBackupExists, "never overwritten")
+
+	listings, err := source.ListBackups(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed *linstordb.BackupListing
+	for i := range listings {
+		if listings[i].Address == secret {
+			listed = &listings[i]
+		}
+	}
+	if listed == nil || !listed.Complete || listed.Rows == nil || *listed.Rows != generated.Rows {
+		t.Fatalf("%s not listed as complete with %d rows: %+v", secret, generated.Rows, listings)
+	}
+
+	// Restore the Secret into an empty prefix, and compare with the file backup.
+	target := etcdContext(t)
+	restored, err := target.Restore(ctx, secret, etcd.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restored.Rows != generated.Rows || restored.DryRun || restored.PreviousBackup != nil {
+		t.Fatalf("restore: %+v", restored)
+	}
+	verified, err := target.Verify(ctx, etcd.URL, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !verified.Equal || verified.RowsA != generated.Rows {
+		t.Fatalf("restored store vs file backup: %+v", verified)
+	}
+
+	// A second restore is refused, a dry run changes nothing, a replacing one keeps a backup first.
+	_, err = target.Restore(ctx, file, etcd.URL, nil)
+	wantCode(t, err, linstordb.ErrTargetNotEmpty, "already holds a LINSTOR database")
+	dry, err := target.Restore(ctx, file, etcd.URL, &linstordb.JobOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, change := range dry.Changes {
+		if change.Add+change.Remove+change.Change != 0 {
+			t.Fatalf("dry run against an equal store reports changes: %+v", dry.Changes)
+		}
+	}
+	previous := filepath.Join(t.TempDir(), "previous.tar.gz")
+	replaced, err := target.Restore(ctx, file, etcd.URL, &linstordb.JobOptions{Replace: true, BackupTo: previous})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replaced.PreviousBackup == nil || replaced.PreviousBackup.Target != previous {
+		t.Fatalf("replacing restore kept no backup at %s: %+v", previous, replaced)
+	}
+	if _, err := os.Stat(previous); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMigrateEtcdToKubernetesAndVerify(t *testing.T) {
 	c := etcdContext(t)
 	ctx := context.Background()
-	if _, err := c.Generate(ctx, etcd.URL, 600, 5, "", nil); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "db.json")
-	if _, err := c.Export(ctx, etcd.URL, file, nil); err != nil {
-		t.Fatal(err)
-	}
-	imported, err := c.Import(ctx, file, "k8s", &linstordb.JobOptions{Replace: true})
+	generated, err := c.Generate(ctx, etcd.URL, 800, 21, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	report, err := c.Verify(ctx, etcd.URL, "k8s", nil)
+	backup := filepath.Join(t.TempDir(), "before-migrate.tar.gz")
+	var steps []string
+	// Replace: other tests of this binary may have left a database in the (cluster-wide) CRDs.
+	migrated, err := c.Migrate(ctx, etcd.URL, "k8s", &linstordb.JobOptions{Replace: true, BackupTo: backup,
+		Progress: func(p linstordb.Progress) {
+			if p.Kind == "step" {
+				steps = append(steps, p.Step)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !report.Equal || report.RowsB != report.RowsA || report.RowsA < imported.Rows {
-		t.Fatalf("etcd vs k8s: %+v (imported %d rows)", report, imported.Rows)
+	if migrated.Rows != generated.Rows || migrated.Verify.Differences != 0 || migrated.Verify.RowsB != generated.Rows ||
+		migrated.Backup == nil || migrated.Backup.Target != backup || len(migrated.NextSteps) == 0 {
+		t.Fatalf("migrate: %+v", migrated)
 	}
+	if got := strings.Join(steps, ","); !strings.Contains(got, "backup") || !strings.Contains(got, "write") || !strings.Contains(got, "verify") {
+		t.Fatalf("steps %q", got)
+	}
+
+	verified, err := c.Verify(ctx, etcd.URL, "k8s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !verified.Equal || verified.RowsB != generated.Rows {
+		t.Fatalf("etcd vs k8s after migrate: %+v", verified)
+	}
+	again, err := c.Migrate(ctx, etcd.URL, "k8s", &linstordb.JobOptions{BackupTo: filepath.Join(t.TempDir(), "again.tar.gz")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.AlreadyMigrated {
+		t.Fatalf("second migrate: %+v", again)
+	}
+
+	// Purge refuses a backup that does not match, and deletes after one that does.
+	other := filepath.Join(t.TempDir(), "other.json")
+	if _, err := c.Generate(ctx, other, 100, 99, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Purge(ctx, "k8s", other, nil)
+	wantCode(t, err, linstordb.ErrRefused, "purge refused")
+	purged, err := c.Purge(ctx, "k8s", backup, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if purged.Rows != generated.Rows || len(purged.Deleted) == 0 {
+		t.Fatalf("purge: %+v", purged)
+	}
+	// CRD deletion finishes in the background of the API server (its finalizer removes the objects).
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err = c.Info(ctx, "k8s")
+		if errors.Is(err, linstordb.ErrNotLinstor) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	wantCode(t, err, linstordb.ErrNotLinstor, "")
+	t.Logf("k8s held no LINSTOR database %v after the purge", time.Since(deadline.Add(-60*time.Second)))
 }
 
 func TestKubernetesWithoutPermissionIsForbidden(t *testing.T) {

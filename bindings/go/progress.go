@@ -12,9 +12,11 @@ import (
 )
 
 // Progress of a running job: Kind "table" when a table starts (Table, Index from 0, Total), Kind
-// "rows" with the rows copied so far in all tables (Rows).
+// "rows" with the rows copied so far in all tables (Rows), Kind "step" when a job of several steps
+// (backup, restore, migrate, purge) starts one (Step; table and row counts start again per copy).
 type Progress struct {
 	Kind  string `json:"kind"`
+	Step  string `json:"step,omitempty"`
 	Table string `json:"table,omitempty"`
 	Index int    `json:"index,omitempty"`
 	Total int    `json:"total,omitempty"`
