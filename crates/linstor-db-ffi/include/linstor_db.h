@@ -5,8 +5,8 @@
  *   LINSTOR_DB_UPDATE_HEADER=1 cargo test -p linstor-db-ffi --test header
  *
  * Conventions (details on each function):
- * - Every fallible call returns an lsdb_status; LSDB_STATUS_OK (0) is success. Calls on a context
- *   keep the message of their last failure in the context (lsdb_context_last_error).
+ * - Every fallible call returns an lsdb_status; LSDB_STATUS_OK (0) is success. A failed call on a
+ *   context keeps its message in the context (lsdb_context_last_error).
  * - Output parameters are written only on success; they are set to NULL first.
  * - Strings passed in are NUL-terminated UTF-8 and are only borrowed for the call.
  * - Strings returned as `char *` belong to the caller and are freed with lsdb_string_free;
@@ -307,9 +307,9 @@ lsdb_status lsdb_context_cancel(const lsdb_context *ctx);
 lsdb_status lsdb_context_reset_cancel(const lsdb_context *ctx);
 
 /**
- * The message of the most recent call on this context: what failed and what to do, or NULL when
- * that call succeeded (every call that takes a context sets it, except lsdb_context_cancel,
- * lsdb_context_reset_cancel and this one).
+ * The message of the most recent failed call on this context: what failed and what to do. NULL if
+ * no call failed yet. Successful calls leave it unchanged, so read it right after a call returned a
+ * status other than LSDB_STATUS_OK.
  *
  * Ownership: returns a new string the caller frees with lsdb_string_free, or NULL (also for a NULL
  * context).

@@ -91,13 +91,16 @@ impl lsdb_context {
         self.settings.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Keeps the message of a failure; success leaves the previous message, so that cleanup calls
+    /// after a failed job (such as removing the progress callback) do not erase it.
     fn record(&self, result: Result<(), FfiError>) -> lsdb_status {
-        let (status, message) = match result {
-            Ok(()) => (lsdb_status::Ok, None),
-            Err(error) => (error.status(), Some(error.message())),
-        };
-        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = message;
-        status
+        match result {
+            Ok(()) => lsdb_status::Ok,
+            Err(error) => {
+                *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.message());
+                error.status()
+            }
+        }
     }
 }
 
@@ -118,8 +121,8 @@ impl Drop for BusyGuard<'_> {
 }
 
 /// Runs `body` for a call on a context (`None`: the C caller passed NULL, which gives
-/// LSDB_STATUS_NULL_ARGUMENT): a panic gives LSDB_STATUS_PANIC, and the outcome is recorded as the
-/// context's last error.
+/// LSDB_STATUS_NULL_ARGUMENT): a panic gives LSDB_STATUS_PANIC, and a failure's message is kept as
+/// the context's last error.
 pub(crate) fn context_call(
     context: Option<&lsdb_context>,
     body: impl FnOnce(&lsdb_context) -> Result<(), FfiError>,
@@ -420,9 +423,9 @@ pub unsafe extern "C" fn lsdb_context_reset_cancel(ctx: *const lsdb_context) -> 
     }
 }
 
-/// The message of the most recent call on this context: what failed and what to do, or NULL when
-/// that call succeeded (every call that takes a context sets it, except lsdb_context_cancel,
-/// lsdb_context_reset_cancel and this one).
+/// The message of the most recent failed call on this context: what failed and what to do. NULL if
+/// no call failed yet. Successful calls leave it unchanged, so read it right after a call returned a
+/// status other than LSDB_STATUS_OK.
 ///
 /// Ownership: returns a new string the caller frees with lsdb_string_free, or NULL (also for a NULL
 /// context).
