@@ -11,6 +11,9 @@ command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The C ABI's leak check (scripts/test-bindings.sh) compiles a C program and runs it under valgrind.
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 
 if ((${#need[@]})); then
   sudo=""
@@ -18,6 +21,12 @@ if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The Python binding's tests.
+if ! python3 -c 'import pytest' >/dev/null 2>&1; then
+  echo "setup: installing pytest" >&2
+  python3 -m pip install --quiet pytest || python3 -m pip install --quiet --break-system-packages pytest
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -1,0 +1,3 @@
+module linstor-db/bindings/go/linstordb
+
+go 1.24
