@@ -6,10 +6,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Back up, restore, migrate and verify the LINSTOR controller database (etcd, Kubernetes, export JSON).
 ///
-/// Stores are named the same way everywhere: `etcd://HOST:PORT[,HOST:PORT]`, `k8s`, or the path of
-/// a LINSTOR export-db JSON file. Without one, the store is `connection_url` of linstor.toml.
+/// Stores are named the same way everywhere: `etcd://HOST:PORT[,HOST:PORT]`, `k8s`, a file (a LINSTOR
+/// export-db JSON, or a backup: our tar.gz, an operator v1/v2 archive, a kubectl -oyaml dump or a
+/// directory of them), or `secret://NAMESPACE/NAME` (a backup kept in Kubernetes Secrets, any scheme).
+/// Without one, the store is `connection_url` of linstor.toml.
 ///
-/// Exit codes: 0 success, 1 differences found (verify), 2 error.
+/// Exit codes: 0 success, 1 differences found (verify, diff), 2 error.
 #[derive(Debug, Parser)]
 #[command(name = "linstor-db", version, propagate_version = true)]
 pub struct Cli {
@@ -69,6 +71,8 @@ pub enum Command {
         replace: bool,
         /// The export file to read.
         file: PathBuf,
+        #[command(flatten)]
+        controller: ControllerArgs,
     },
     /// Show a store's LINSTOR release, data version, migration numbers and rows per table.
     Info {
@@ -90,8 +94,99 @@ pub enum Command {
         /// Second store.
         b: String,
     },
+    /// Back up a store to a tar.gz or to Kubernetes Secrets (`backup list NAMESPACE` lists backup Secrets).
+    ///
+    /// The archive has the operator v1 layout (crds.yaml and one <plural>.internal.linstor.linbit.com.yaml
+    /// per table) plus manifest.json with versions, rows and SHA-256 of every entry. It is read back and
+    /// checked before the backup is reported; Secrets are marked complete only then.
+    Backup(BackupArgs),
+    /// Restore a backup (any format) into etcd or k8s; refuses a non-empty target unless --replace, and
+    /// then backs it up first; verifies the result row by row.
+    Restore {
+        /// The backup: a file, a directory, or secret://NAMESPACE/NAME.
+        #[arg(long, value_name = "BACKUP")]
+        from: String,
+        /// The store to write (default: linstor.toml's connection_url).
+        #[arg(long, value_name = "STORE")]
+        to: Option<String>,
+        /// Overwrite a target that holds a LINSTOR database (it is backed up first).
+        #[arg(long)]
+        replace: bool,
+        /// Print what would change per table; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where the backup of the replaced database goes (default: ./linstor-db-before-restore-TIME.tar.gz).
+        #[arg(long, value_name = "FILE|secret://NS/NAME")]
+        backup_to: Option<String>,
+        #[command(flatten)]
+        controller: ControllerArgs,
+    },
+    /// Migrate a database between stores (etcd → k8s, or back): backup of the source, write, verify row
+    /// by row, then the exact next steps. The source is never modified; re-running finishes an
+    /// interrupted migration.
+    Migrate {
+        /// The store to read (default: linstor.toml's connection_url).
+        #[arg(long, value_name = "STORE")]
+        from: Option<String>,
+        /// The store to write.
+        #[arg(long, value_name = "STORE")]
+        to: String,
+        /// Overwrite a target that holds a different LINSTOR database.
+        #[arg(long)]
+        replace: bool,
+        /// Where the backup of the source goes (default: ./linstor-db-before-migrate-TIME.tar.gz).
+        #[arg(long, value_name = "FILE|secret://NS/NAME")]
+        backup_to: Option<String>,
+        #[command(flatten)]
+        controller: ControllerArgs,
+    },
+    /// Delete LINSTOR's database from a store (all internal.linstor.linbit.com CRDs, or the etcd
+    /// prefix), only after the given backup verified equal to it.
+    Purge {
+        /// The store to empty (default: linstor.toml's connection_url).
+        #[arg(long, value_name = "STORE")]
+        from: Option<String>,
+        /// A backup that must match the live data row by row.
+        #[arg(long, value_name = "BACKUP")]
+        backup: String,
+        #[command(flatten)]
+        controller: ControllerArgs,
+    },
     /// Write a synthetic, realistic LINSTOR database (deterministic for a seed).
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+    /// The store to read (default: linstor.toml's connection_url).
+    #[arg(long, value_name = "STORE")]
+    pub from: Option<String>,
+    /// Where to write: FILE.tar.gz (owner-only permissions) or secret://NAMESPACE/NAME.
+    #[arg(short = 'o', long = "to", value_name = "TARGET")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// List every backup Secret of a namespace, whatever its scheme (operator v1, LINSTOR v2, ours).
+    List {
+        /// The namespace.
+        namespace: String,
+    },
+}
+
+/// How a writing command treats a running LINSTOR controller.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// The controller's Deployment: scale it to 0 while writing and back up afterwards (also on failure).
+    #[arg(long, value_name = "NAMESPACE/DEPLOYMENT")]
+    pub controller: Option<String>,
+    /// Write even though a running LINSTOR controller was detected.
+    #[arg(long)]
+    pub allow_running_controller: bool,
 }
 
 #[derive(Debug, Args)]

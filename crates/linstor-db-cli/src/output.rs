@@ -35,6 +35,10 @@ pub fn progress(quiet: bool, verb: &str) -> (Option<ProgressFn>, Option<Progress
     let callback: ProgressFn = Arc::new(move |p: &Progress| match p {
         Progress::Table { name, index, total } => handle.set_message(format!("{name} ({}/{total})", index + 1)),
         Progress::Rows(rows) => handle.set_position(*rows),
+        Progress::Step(step) => {
+            handle.set_prefix(*step);
+            handle.set_position(0);
+        }
     });
     (Some(callback), Some(bar))
 }

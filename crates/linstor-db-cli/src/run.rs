@@ -9,13 +9,13 @@ use linstor_db_core::backend::Connection;
 use linstor_db_core::config::{DbConfig, DEFAULT_CONFIG_DIR};
 use linstor_db_core::engine::compare::Difference;
 use linstor_db_core::engine::CopyReport;
-use linstor_db_core::jobs::{self, InfoReport, JobOptions};
+use linstor_db_core::jobs::{self, InfoReport, JobOptions, MigrateReport, RestoreReport};
 use linstor_db_core::schema::DataVersion;
 use linstor_db_core::store::StoreAddress;
 
 use std::io::Write as _;
 
-use crate::cli::{Cli, Command, GenerateArgs, Global, Output};
+use crate::cli::{BackupArgs, BackupCommand, Cli, Command, ControllerArgs, GenerateArgs, Global, Output};
 use crate::output::{print_result, progress};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -28,9 +28,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             finish(bar);
             print_copy(global, "exported", &result?)
         }
-        Command::ImportDb { to, replace, file } => {
+        Command::ImportDb { to, replace, file, controller } => {
             let (address, connection) = resolve(global, to.as_deref())?;
-            let (options, bar) = job_options(global, "import", *replace);
+            let (mut options, bar) = job_options(global, "import", *replace);
+            apply_controller(&mut options, controller);
             let result = jobs::import(&connection, file, &address, &options).await;
             finish(bar);
             print_copy(global, "imported", &result?)
@@ -40,6 +41,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             info(global, &jobs::info(&connection, &address).await?)
         }
         Command::Generate(args) => generate(global, args).await,
+        Command::Backup(args) => backup(global, args).await,
+        Command::Restore { from, to, replace, dry_run, backup_to, controller } => {
+            let (address, connection) = resolve(global, to.as_deref())?;
+            let (mut options, bar) = job_options(global, "restore", *replace);
+            options.dry_run = *dry_run;
+            options.backup_to = backup_to.as_deref().map(StoreAddress::parse).transpose()?;
+            apply_controller(&mut options, controller);
+            let result = jobs::restore(&connection, &StoreAddress::parse(from)?, &address, &options).await;
+            finish(bar);
+            print_restore(global, &result?)
+        }
+        Command::Migrate { from, to, replace, backup_to, controller } => {
+            let (source, connection) = resolve(global, from.as_deref())?;
+            let (mut options, bar) = job_options(global, "migrate", *replace);
+            options.backup_to = backup_to.as_deref().map(StoreAddress::parse).transpose()?;
+            apply_controller(&mut options, controller);
+            let result = jobs::migrate(&connection, &source, &StoreAddress::parse(to)?, &options).await;
+            finish(bar);
+            print_migrate(global, &result?)
+        }
+        Command::Purge { from, backup, controller } => {
+            let (store, connection) = resolve(global, from.as_deref())?;
+            let (mut options, bar) = job_options(global, "purge", false);
+            apply_controller(&mut options, controller);
+            let result = jobs::purge(&connection, &store, &StoreAddress::parse(backup)?, &options).await;
+            finish(bar);
+            let report = result?;
+            let text = format!(
+                "purged {}: deleted {} (backup {} verified equal first: {} rows)\n",
+                report.store,
+                report.deleted.join(", "),
+                report.backup,
+                report.rows
+            );
+            print_result(global.output, global.quiet, &text, &serde_json::to_value(&report)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify { a, b } => compare(global, a, b, false).await,
         Command::Diff { a, b } => compare(global, a, b, true).await,
     }
@@ -68,6 +106,121 @@ fn connection(global: &Global, config: DbConfig) -> Connection {
 fn job_options(global: &Global, verb: &str, replace: bool) -> (JobOptions, Option<indicatif::ProgressBar>) {
     let (callback, bar) = progress(global.quiet, verb);
     (JobOptions { replace, progress: callback, ..JobOptions::default() }, bar)
+}
+
+fn apply_controller(options: &mut JobOptions, args: &ControllerArgs) {
+    options.controller.clone_from(&args.controller);
+    options.allow_running_controller = args.allow_running_controller;
+}
+
+async fn backup(global: &Global, args: &BackupArgs) -> anyhow::Result<ExitCode> {
+    if let Some(BackupCommand::List { namespace }) = &args.command {
+        let connection = connection(global, DbConfig::default());
+        let listings = jobs::list_backups(&connection, namespace).await?;
+        let mut text = String::new();
+        writeln!(text, "{:<52} {:<16} {:>8} {:>10} {:>5} {:<8} {:<8} {:>8}  NOTE", "NAME", "SCHEME", "AGE", "BYTES", "PARTS", "COMPLETE", "DATA", "ROWS")?;
+        for l in &listings {
+            let scheme = serde_json::to_value(l.scheme)?.as_str().unwrap_or_default().to_owned();
+            writeln!(
+                text,
+                "{:<52} {:<16} {:>8} {:>10} {:>5} {:<8} {:<8} {:>8}  {}",
+                l.name,
+                scheme,
+                l.age_seconds.map(age).unwrap_or_default(),
+                l.bytes,
+                l.parts,
+                if l.complete { "yes" } else { "no" },
+                l.data_version.as_deref().unwrap_or("-"),
+                l.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                l.note
+            )?;
+        }
+        print_result(global.output, false, &text, &serde_json::to_value(&listings)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(to) = &args.to else {
+        anyhow::bail!("backup needs a target: -o FILE.tar.gz or -o secret://NAMESPACE/NAME (or `backup list NAMESPACE`)");
+    };
+    let (source, connection) = resolve(global, args.from.as_deref())?;
+    let (options, bar) = job_options(global, "backup", false);
+    let result = jobs::backup(&connection, &source, &StoreAddress::parse(to)?, &options).await;
+    finish(bar);
+    let report = result?;
+    let text = format!(
+        "backed up {} rows in {} tables from {} to {} (LINSTOR {} data, {}; {} bytes{}, sha256 {})\n",
+        report.rows,
+        report.tables.len(),
+        report.source,
+        report.target,
+        report.linstor_version,
+        report.data_version,
+        report.bytes,
+        if report.parts > 0 { format!(" in {} Secret parts", report.parts) } else { String::new() },
+        report.sha256
+    );
+    print_result(global.output, global.quiet, &text, &serde_json::to_value(&report)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+fn print_restore(global: &Global, report: &RestoreReport) -> anyhow::Result<ExitCode> {
+    let mut text = String::new();
+    if report.dry_run {
+        writeln!(text, "dry run: restoring {} into {} would change:", report.source, report.target)?;
+        for c in report.changes.iter().filter(|c| c.add + c.remove + c.change > 0) {
+            writeln!(text, "  {:<40} +{} -{} ~{}", c.table, c.add, c.remove, c.change)?;
+        }
+        if report.changes.iter().all(|c| c.add + c.remove + c.change == 0) {
+            writeln!(text, "  nothing: the target already holds exactly the backup")?;
+        }
+    } else {
+        writeln!(
+            text,
+            "restored {} rows from {} into {} (LINSTOR {} data, {}); verified equal row by row",
+            report.rows, report.source, report.target, report.linstor_version, report.data_version
+        )?;
+        if let Some(previous) = &report.previous_backup {
+            writeln!(text, "the replaced database was backed up first to {} ({} rows)", previous.target, previous.rows)?;
+        }
+        if let Some(c) = &report.controller {
+            writeln!(text, "controller {}/{} was stopped and scaled back to {} replicas", c.namespace, c.name, c.replicas)?;
+        }
+    }
+    print_result(global.output, global.quiet, &text, &serde_json::to_value(report)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_migrate(global: &Global, report: &MigrateReport) -> anyhow::Result<ExitCode> {
+    let mut text = String::new();
+    if report.already_migrated {
+        writeln!(text, "{} already holds exactly the data of {} ({} rows): nothing written", report.target, report.source, report.rows)?;
+    } else {
+        writeln!(
+            text,
+            "migrated {} rows from {} to {}{}; verified equal row by row",
+            report.rows,
+            report.source,
+            report.target,
+            if report.resumed { " (finished an interrupted migration)" } else { "" }
+        )?;
+    }
+    if let Some(backup) = &report.backup {
+        writeln!(text, "backup of the source: {} (sha256 {})", backup.target, backup.sha256)?;
+    }
+    writeln!(text, "next steps:")?;
+    for (i, step) in report.next_steps.iter().enumerate() {
+        writeln!(text, "  {}. {step}", i + 1)?;
+    }
+    print_result(global.output, global.quiet, &text, &serde_json::to_value(report)?)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn finish(bar: Option<indicatif::ProgressBar>) {

@@ -213,6 +213,59 @@ pub enum Error {
         #[source]
         source: Box<kube::Error>,
     },
+    /// A backup (archive, directory, dump or Secret) that cannot be used.
+    #[error("{what} is not a usable LINSTOR backup: {detail}")]
+    CorruptBackup {
+        /// The backup.
+        what: String,
+        /// What is wrong, and what to do.
+        detail: String,
+    },
+    /// A backup Secret with that name exists already; backups are never overwritten.
+    #[error("backup {what} exists already; backups are never overwritten. Choose another name, or delete it first (kubectl delete secret -n {namespace} {name} --cascade=foreground)")]
+    BackupExists {
+        /// `secret://NAMESPACE/NAME`.
+        what: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// A running LINSTOR controller would race with a job that writes its database.
+    #[error("the LINSTOR controller {namespace}/{name} is running ({replicas} replicas) and would race with this write. Stop it (kubectl scale -n {namespace} deployment/{name} --replicas=0), or pass --controller {namespace}/{name} to let linstor-db scale it down and back up, or --allow-running-controller if you are sure it is not using this database")]
+    ControllerRunning {
+        /// Namespace of the Deployment.
+        namespace: String,
+        /// Name of the Deployment.
+        name: String,
+        /// Its replicas.
+        replicas: i32,
+    },
+    /// The controller could not be stopped or started again.
+    #[error("LINSTOR controller {deployment}: {detail}")]
+    Controller {
+        /// `NAMESPACE/NAME`.
+        deployment: String,
+        /// What failed, and what to do.
+        detail: String,
+    },
+    /// After writing, the target does not hold what was written.
+    #[error("verification failed: {target} differs from {source_store} in {differences} rows ({summary}). Run `linstor-db diff {source_store} {target}` for details; {advice}")]
+    VerifyFailed {
+        /// What was compared against.
+        source_store: String,
+        /// The target.
+        target: String,
+        /// Number of differences.
+        differences: u64,
+        /// Tables with differences.
+        summary: String,
+        /// How to finish or undo.
+        advice: String,
+    },
+    /// A destructive job was refused because its safety condition does not hold.
+    #[error("{0}")]
+    Refused(String),
     /// The operation was cancelled by the caller.
     #[error("cancelled")]
     Cancelled,

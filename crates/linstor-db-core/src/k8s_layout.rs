@@ -39,11 +39,16 @@ pub fn cr_name(table: &Table, row: &Row) -> String {
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex of `bytes` (digests in names, manifests and annotations).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `yyyy-MM-dd'T'HH:mm:ssXXX` of epoch milliseconds in UTC (`XXX` of a zero offset is `Z`).
-fn rfc3339_utc(ms: i64) -> String {
+pub fn rfc3339_utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil-from-days.

@@ -11,6 +11,7 @@
 //! - [`jobs`]: one function per job over store addresses, shared by the CLI and the C ABI.
 #![deny(missing_docs)]
 
+pub mod archive;
 #[cfg(feature = "runtime")]
 pub mod backend;
 pub mod config;
@@ -21,7 +22,7 @@ pub mod etcd_layout;
 pub mod export;
 #[cfg(feature = "runtime")]
 pub mod generate;
-#[cfg(feature = "runtime")]
+#[cfg(all(feature = "etcd", feature = "k8s"))]
 pub mod jobs;
 pub mod k8s_layout;
 pub mod row;

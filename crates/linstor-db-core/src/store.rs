@@ -18,8 +18,15 @@ pub enum StoreAddress {
     },
     /// The Kubernetes API (CRDs in `internal.linstor.linbit.com`).
     K8s,
-    /// A LINSTOR export-db JSON file.
+    /// A file: a LINSTOR export-db JSON, or a backup (tar.gz archive, directory or YAML dump).
     File(PathBuf),
+    /// A backup kept in Kubernetes Secrets (`secret://NAMESPACE/NAME`).
+    Secret {
+        /// Namespace.
+        namespace: String,
+        /// Name of the backup (the Secret, or the marker of a chunked backup).
+        name: String,
+    },
 }
 
 impl StoreAddress {
@@ -32,8 +39,20 @@ impl StoreAddress {
         if let Some(address) = StoreAddress::parse_url(trimmed)? {
             return Ok(address);
         }
+        if let Some(rest) = trimmed.strip_prefix("secret://") {
+            let (namespace, name) = rest.split_once('/').unwrap_or((rest, ""));
+            for (what, value) in [("namespace", namespace), ("name", name)] {
+                if !is_dns_name(value, 60) {
+                    return Err(invalid(
+                        text,
+                        &format!("the {what} '{value}' is not a Kubernetes name (lower-case letters, digits, '-' and '.', at most 60 characters); use secret://NAMESPACE/NAME"),
+                    ));
+                }
+            }
+            return Ok(StoreAddress::Secret { namespace: namespace.to_owned(), name: name.to_owned() });
+        }
         if trimmed.contains("://") {
-            return Err(invalid(text, "unknown scheme; use etcd://HOST:PORT, k8s, or a file path"));
+            return Err(invalid(text, "unknown scheme; use etcd://HOST:PORT, k8s, secret://NAMESPACE/NAME, or a file path"));
         }
         Ok(StoreAddress::File(PathBuf::from(trimmed)))
     }
@@ -79,8 +98,19 @@ impl fmt::Display for StoreAddress {
             StoreAddress::Etcd { endpoints } => write!(f, "etcd://{}", endpoints.join(",")),
             StoreAddress::K8s => f.write_str("k8s"),
             StoreAddress::File(path) => write!(f, "{}", path.display()),
+            StoreAddress::Secret { namespace, name } => write!(f, "secret://{namespace}/{name}"),
         }
     }
+}
+
+/// A DNS-1123 subdomain of at most `max` characters (Secret names, namespaces within that).
+pub fn is_dns_name(text: &str, max: usize) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !text.is_empty()
+        && text.len() <= max
+        && text.chars().all(|c| alnum(c) || c == '-' || c == '.')
+        && text.starts_with(alnum)
+        && text.ends_with(alnum)
 }
 
 fn invalid(address: &str, reason: &str) -> Error {
@@ -160,6 +190,12 @@ mod tests {
         assert!(StoreAddress::parse("k8s://x").is_err());
         assert!(StoreAddress::parse("etcd://").is_err());
         assert!(StoreAddress::parse("s3://bucket/x").is_err());
+        assert_eq!(
+            StoreAddress::parse("secret://piraeus/linstor-backup-for-x").unwrap(),
+            StoreAddress::Secret { namespace: "piraeus".into(), name: "linstor-backup-for-x".into() }
+        );
+        assert!(StoreAddress::parse("secret://piraeus").is_err());
+        assert!(StoreAddress::parse("secret://piraeus/Bad_Name").is_err());
         let sql = StoreAddress::from_connection_url("jdbc:h2:/var/lib/linstor/linstordb").unwrap_err().to_string();
         assert!(sql.contains("linstor-database export-db"), "{sql}");
         assert!(StoreAddress::from_connection_url("/some/file").is_err());

@@ -66,6 +66,14 @@ impl EtcdStore {
         format!("etcd://{} (prefix {})", self.settings.endpoints.join(","), self.settings.prefix())
     }
 
+    /// Deletes every key under the LINSTOR prefix; returns how many were deleted.
+    pub async fn delete_prefix(&mut self) -> Result<i64> {
+        let prefix = self.settings.prefix();
+        let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(&prefix));
+        let response = self.kv.delete(prefix.clone(), Some(options)).await.map_err(self.etcd_error("delete", &prefix))?;
+        Ok(response.deleted())
+    }
+
     fn etcd_error(&self, operation: &'static str, prefix: &str) -> impl Fn(etcd_client::Error) -> Error {
         let prefix = prefix.to_owned();
         move |source| Error::Etcd { operation, prefix: prefix.clone(), source: Box::new(source) }

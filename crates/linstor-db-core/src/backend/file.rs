@@ -133,6 +133,29 @@ impl ExportFileTarget {
     }
 }
 
+/// Refuses a file target whose directory is missing or that names a directory.
+pub fn check_writable_path(path: &Path) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(Error::File {
+            action: "create",
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("directory {} does not exist", dir.display()),
+            ),
+        });
+    }
+    if path.is_dir() {
+        return Err(Error::File {
+            action: "create",
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory; name a file"),
+        });
+    }
+    Ok(())
+}
+
 /// Creates a new file readable and writable by its owner only.
 pub fn create_private_file(path: &Path) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
@@ -152,25 +175,7 @@ impl Target for ExportFileTarget {
     }
 
     async fn preflight(&mut self, _meta: &ExportMeta, _replace: bool) -> Result<()> {
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if !dir.is_dir() {
-            return Err(Error::File {
-                action: "create",
-                path: self.path.clone(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("directory {} does not exist", dir.display()),
-                ),
-            });
-        }
-        if self.path.is_dir() {
-            return Err(Error::File {
-                action: "create",
-                path: self.path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory; name a file"),
-            });
-        }
-        Ok(())
+        check_writable_path(&self.path)
     }
 
     async fn begin(&mut self, meta: &ExportMeta) -> Result<()> {

@@ -120,6 +120,26 @@ impl K8sStore {
         format!("k8s ({})", self.server.trim_end_matches('/'))
     }
 
+    /// The client, for the Secret and Deployment helpers.
+    pub(crate) fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// Deletes every CRD of LINSTOR's group (and so every custom resource); returns their names.
+    pub async fn delete_all_crds(&self) -> Result<Vec<String>> {
+        let api = self.crd_api();
+        let all = ListParams::default();
+        let list = self.retry("list", "customresourcedefinitions", || api.list(&all)).await?;
+        let mut deleted = Vec::new();
+        for crd in list.items.into_iter().filter(|c| c.spec.group == K8S_GROUP) {
+            let name = crd.metadata.name.unwrap_or_default();
+            let params = DeleteParams::foreground();
+            self.retry("delete", &format!("customresourcedefinition {name}"), || api.delete(&name, &params)).await?;
+            deleted.push(name);
+        }
+        Ok(deleted)
+    }
+
     fn table_api(&self, table: &Table, version: &str) -> Api<DynamicObject> {
         let gvk = GroupVersionKind::gvk(K8S_GROUP, version, &table.kind);
         Api::all_with(self.client.clone(), &ApiResource::from_gvk_with_plural(&gvk, &table.plural))
@@ -135,7 +155,7 @@ impl K8sStore {
     }
 
     /// Runs `call` with retries and exponential backoff on 429, 5xx and connection errors.
-    async fn retry<T, F, Fut>(&self, verb: &'static str, resource: &str, mut call: F) -> Result<T>
+    pub(crate) async fn retry<T, F, Fut>(&self, verb: &'static str, resource: &str, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = kube::Result<T>>,
@@ -264,7 +284,7 @@ impl K8sStore {
     }
 }
 
-fn is_status(error: &kube::Error, code: u16) -> bool {
+pub(crate) fn is_status(error: &kube::Error, code: u16) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == code)
 }
 
@@ -276,7 +296,7 @@ fn transient(error: &kube::Error) -> bool {
     }
 }
 
-fn api_error(verb: &'static str, resource: &str, error: kube::Error) -> Error {
+pub(crate) fn api_error(verb: &'static str, resource: &str, error: kube::Error) -> Error {
     match &error {
         kube::Error::Api(status) if status.code == 403 => {
             Error::K8sForbidden { verb, resource: resource.to_owned(), message: status.message.clone() }

@@ -1,6 +1,7 @@
 //! The two traits every store implements, and their adapters. A copy is one data flow:
 //! a [`Source`] emits tables and row batches, a [`Target`] takes them (see [`crate::engine`]).
 
+pub mod archive;
 pub mod file;
 pub mod sorted;
 
@@ -9,6 +10,12 @@ pub mod etcd;
 
 #[cfg(feature = "k8s")]
 pub mod k8s;
+
+#[cfg(feature = "k8s")]
+pub mod secret;
+
+#[cfg(feature = "k8s")]
+pub mod controller;
 
 use async_trait::async_trait;
 
@@ -89,7 +96,7 @@ impl Connection {
     }
 
     #[cfg(feature = "k8s")]
-    fn k8s_settings(&self) -> k8s::K8sSettings {
+    pub(crate) fn k8s_settings(&self) -> k8s::K8sSettings {
         k8s::K8sSettings {
             kubeconfig: self.kubeconfig.clone(),
             context: self.kube_context.clone(),
@@ -102,6 +109,10 @@ impl Connection {
 #[cfg_attr(not(all(feature = "etcd", feature = "k8s")), allow(unused_variables))]
 pub async fn open_source(address: &StoreAddress, connection: &Connection) -> Result<Box<dyn Source>> {
     match address {
+        // A file is an export-db JSON or a backup in any layout; the content tells which.
+        StoreAddress::File(path) if archive::ArchiveSource::recognizes(path) => {
+            Ok(Box::new(archive::ArchiveSource::new(path.clone())))
+        }
         StoreAddress::File(path) => Ok(Box::new(file::ExportFileSource::new(path.clone()))),
         #[cfg(feature = "etcd")]
         StoreAddress::Etcd { endpoints } => {
@@ -114,6 +125,17 @@ pub async fn open_source(address: &StoreAddress, connection: &Connection) -> Res
         StoreAddress::K8s => {
             let store = k8s::K8sStore::connect(connection.k8s_settings()).await?;
             Ok(Box::new(k8s::K8sSource::new(store)))
+        }
+        #[cfg(feature = "k8s")]
+        StoreAddress::Secret { namespace, name } => {
+            let store = k8s::K8sStore::connect(connection.k8s_settings()).await?;
+            let download = tempfile::Builder::new()
+                .prefix("linstor-db-download-")
+                .tempdir()
+                .map_err(|source| Error::File { action: "create", path: std::env::temp_dir(), source })?;
+            let path = download.path().join("backup.tar.gz");
+            secret::SecretStore::new(store, namespace).download(name, &path).await?;
+            Ok(Box::new(archive::ArchiveSource::downloaded(download, path, address.to_string())))
         }
         #[allow(unreachable_patterns)]
         other => Err(unsupported(other)),
@@ -137,6 +159,10 @@ pub async fn open_target(address: &StoreAddress, connection: &Connection) -> Res
             let store = k8s::K8sStore::connect(connection.k8s_settings()).await?;
             Ok(Box::new(k8s::K8sTarget::new(store)))
         }
+        StoreAddress::Secret { .. } => Err(Error::InvalidStore {
+            address: address.to_string(),
+            reason: "a Secret holds backups, not a database: write one with `linstor-db backup -o secret://NAMESPACE/NAME`".into(),
+        }),
         #[allow(unreachable_patterns)]
         other => Err(unsupported(other)),
     }

@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::export::ExportMeta;
 
 /// Progress of a running job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Progress {
     /// A table starts (`index` of `total`, from 0).
     Table {
@@ -32,6 +33,8 @@ pub enum Progress {
     },
     /// Rows copied so far, in all tables.
     Rows(u64),
+    /// A multi-step job (backup, restore, migrate, purge) starts a step.
+    Step(&'static str),
 }
 
 /// Called with progress; runs on the job's thread, so it must be quick.
