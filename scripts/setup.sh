@@ -11,6 +11,7 @@ command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+[ -x /usr/bin/time ] || need+=(time) # GNU time: peak RSS of each benchmark run
 
 if ((${#need[@]})); then
   sudo=""
