@@ -35,9 +35,9 @@ enum Command {
     Run(Box<RunArgs>),
     /// Render BENCHMARKS.md from a results file.
     Report {
-        /// Results written by `run`.
-        #[arg(long)]
-        results: PathBuf,
+        /// Results written by `run`; sizes of further files are appended, marked as separate runs.
+        #[arg(long, required = true, num_args = 1..)]
+        results: Vec<PathBuf>,
         /// Markdown inserted after the header (analysis of the run).
         #[arg(long)]
         notes: Option<PathBuf>,
@@ -73,6 +73,9 @@ struct RunArgs {
     /// Trials of each kubectl procedure.
     #[arg(long, default_value_t = 1)]
     kubectl_trials: usize,
+    /// Above this many rows, run every job once (a 1M-row Kubernetes write takes tens of minutes).
+    #[arg(long, default_value_t = 100_000)]
+    one_trial_above: u64,
     /// Skip the kubectl baselines above this many rows.
     #[arg(long)]
     kubectl_max_rows: Option<u64>,
@@ -120,10 +123,26 @@ struct ToolArgs {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(*args),
-        Command::Report { results, notes, out } => {
-            let text = fs::read_to_string(&results).with_context(|| format!("reading {}", results.display()))?;
-            let results: Results =
-                serde_json::from_str(&text).with_context(|| format!("parsing {}", results.display()))?;
+        Command::Report { results: files, notes, out } => {
+            let mut results: Option<Results> = None;
+            for file in &files {
+                let text = fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                let more: Results =
+                    serde_json::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+                match results.as_mut() {
+                    None => results = Some(more),
+                    Some(first) => {
+                        let settings =
+                            more.settings.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; ");
+                        for mut size in more.sizes {
+                            let origin = format!("From a separate run ({}): {}", file.display(), more.label);
+                            size.notes.insert(0, format!("{origin}. Its settings: {settings}."));
+                            first.sizes.push(size);
+                        }
+                    }
+                }
+            }
+            let results = results.context("no results file")?;
             let notes = match notes {
                 Some(path) => fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
                 None => String::new(),
@@ -167,6 +186,7 @@ fn run(args: RunArgs) -> Result<()> {
             ("trials (etcd jobs, k8s reads)", args.trials.to_string()),
             ("trials (k8s writes)", args.k8s_write_trials.to_string()),
             ("trials (kubectl)", args.kubectl_trials.to_string()),
+            ("one trial of everything above", format!("{} rows", args.one_trial_above)),
             ("kubectl baselines up to", args.kubectl_max_rows.map_or("every size".into(), |n| format!("{n} rows"))),
             ("Kubernetes up to", args.k8s_max_rows.map_or("every size".into(), |n| format!("{n} rows"))),
             ("raw etcd txn: puts per txn / in flight", format!("128 / {}", args.etcd_txn_concurrency)),
@@ -181,6 +201,10 @@ fn run(args: RunArgs) -> Result<()> {
     };
     for rows in &args.rows {
         let work = args.work_dir.join(format!("rows-{rows}"));
+        let mut settings = settings.clone();
+        if *rows > args.one_trial_above {
+            (settings.trials, settings.k8s_write_trials, settings.kubectl_trials) = (1, 1, 1);
+        }
         let size = scenario::run_size(&tools, &settings, *rows, &work)?;
         results.sizes.push(size);
         fs::write(&args.results, serde_json::to_string_pretty(&results)?)

@@ -44,12 +44,14 @@ const METHOD: &str = r#"
   is what etcd and kube-apiserver (with its etcd) used during the run, read from `/proc/PID/stat`.
 * The wall time shown is the median of the trials; peak RSS is the highest of the trials.
 * **rows/s** = LINSTOR rows of the database ÷ wall. Every command moves the same database: the one
-  `linstor-db generate` wrote into the source etcd; the baselines read that etcd (or the objects our
-  first Kubernetes import created from it).
+  `linstor-db generate --seed 1` wrote to a file and `import-db` put into the source etcd; the
+  baselines read that etcd (or the objects our first Kubernetes import created from it).
 * Every write goes into a fresh, empty etcd or a fresh kube-apiserver (with its own etcd, started by
   `tools/kube-apiserver/start.sh`); afterwards the keys or custom resources in the target are counted
-  and must equal the source. Files written by ours are compared with the source row by row by
-  `linstor-db verify`; the kubectl backup is counted object by object.
+  and must equal the source (where one of our jobs writes a different number of etcd keys, its rows
+  must be equal by `linstor-db verify`, and the difference is listed under Notes). Files written by
+  ours are compared with the source row by row by `linstor-db verify`; the kubectl backup is counted
+  object by object.
 * **ours ÷ baseline** < 1 means we are faster. "≥ 10× faster" targets are met when the ratio ≤ 0.1.
 * Baselines: `etcdctl get --prefix` is one Range request for the whole prefix (`-w protobuf` writes
   the response as it came, the simple format prints keys and values). `bench-raw` (tools/bench-raw,
