@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job on an embedded default: start a throwaway etcd and a real kube-apiserver on loopback,
-# generate a realistic LINSTOR 1.33 database of ${ROWS:-100000} rows, import it into etcd exactly as
-# LINSTOR lays it out, export it, import that export into Kubernetes (LINSTOR's CRDs, one custom
-# resource per row) — the etcd → k8s migration every etcd user must make before LINSTOR 1.34 —, export
-# it back from Kubernetes, and check that both exports are identical but for their origin.
+# generate a realistic LINSTOR 1.33 database of ${ROWS:-100000} rows in etcd exactly as LINSTOR lays it
+# out, back it up, migrate it to Kubernetes (LINSTOR's CRDs, one custom resource per row; backup first,
+# verify row by row after) — the migration every etcd user must make before LINSTOR 1.34 —, back the
+# result up into Secrets, list and dry-run-restore that backup, and check that the exports of both
+# stores are identical but for their origin.
 # Everything runs in a temporary directory and stops on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,14 +37,16 @@ printf '[db]\nconnection_url = "etcd://127.0.0.1:%s"\n' "$client" >"$work/etcd-c
 printf '[db]\nconnection_url = "k8s"\n' >"$work/k8s-conf/linstor.toml"
 
 set -x
-"$db" generate --rows "$rows" --to "$work/generated.json"
-"$db" import-db -c "$work/etcd-conf" "$work/generated.json"
+"$db" generate --rows "$rows" --to "etcd://127.0.0.1:$client"
 "$db" info -c "$work/etcd-conf"
-"$db" export-db -c "$work/etcd-conf" "$work/from-etcd.json"
-"$db" import-db -c "$work/k8s-conf" --kubeconfig "$kubeconfig" "$work/from-etcd.json"
+"$db" backup -c "$work/etcd-conf" -o "$work/etcd-backup.tar.gz"
+"$db" migrate -c "$work/etcd-conf" --kubeconfig "$kubeconfig" --to k8s --backup-to "$work/before-migrate.tar.gz"
 "$db" info -c "$work/k8s-conf" --kubeconfig "$kubeconfig"
+"$db" backup -c "$work/k8s-conf" --kubeconfig "$kubeconfig" -o secret://default/linstor-db-demo
+"$db" backup list --kubeconfig "$kubeconfig" default
+"$db" restore -c "$work/k8s-conf" --kubeconfig "$kubeconfig" --from secret://default/linstor-db-demo --dry-run
+"$db" export-db -c "$work/etcd-conf" "$work/from-etcd.json"
 "$db" export-db -c "$work/k8s-conf" --kubeconfig "$kubeconfig" "$work/from-k8s.json"
-"$db" verify --kubeconfig "$kubeconfig" "etcd://127.0.0.1:$client" k8s
 set +x
 
 strip() { sed -E 's/^.*"exported_from":"[a-z0-9/]*",//' "$1"; }

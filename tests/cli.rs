@@ -204,3 +204,34 @@ fn verify_and_diff_compare_stores_logically() {
     assert_eq!(lines[2]["equal"], false);
     assert_eq!(lines[2]["differences"], 2);
 }
+
+/// backup / restore / migrate / purge through the binary: JSON results, exit codes, messages.
+#[tokio::test]
+async fn backup_and_restore_commands() {
+    let dir = TempDir::new().unwrap();
+    let (source_dir, target_dir) = (dir.path().join("source"), dir.path().join("target"));
+    std::fs::create_dir_all(&source_dir).unwrap();
+    std::fs::create_dir_all(&target_dir).unwrap();
+    let source = config_for(&source_dir, &unique_prefix("cli-backup-src"));
+    let target = config_for(&target_dir, &unique_prefix("cli-backup-dst"));
+    let archive = dir.path().join("db.tar.gz");
+    let archive_s = archive.to_str().unwrap();
+    ok(&["generate", "--rows", "1500", "--to", &Etcd::shared().url(), "-c", &source]);
+    let output = ok(&["backup", "-c", &source, "-o", archive_s, "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["rows"].as_u64().unwrap() > 1000 && report["sha256"].as_str().unwrap().len() == 64, "{report}");
+
+    fails(&["backup", "-c", &source], "backup needs a target");
+    ok(&["restore", "-c", &target, "--from", archive_s]);
+    fails(&["restore", "-c", &target, "--from", archive_s], "--replace");
+    let dry = ok(&["restore", "-c", &target, "--from", archive_s, "--dry-run"]);
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("nothing"), "{}", describe(&dry));
+    ok(&["verify", "-c", &source, archive_s, &Etcd::shared().url()]);
+
+    let broken = dir.path().join("broken.tar.gz");
+    std::fs::write(&broken, &std::fs::read(&archive).unwrap()[..100]).unwrap();
+    fails(&["restore", "-c", &target, "--from", broken.to_str().unwrap(), "--replace"], "not a usable LINSTOR backup");
+    fails(&["migrate", "-c", &source, "--to", archive_s], "database store");
+    fails(&["purge", "-c", &target, "--backup", broken.to_str().unwrap()], "not a usable LINSTOR backup");
+    fails(&["backup", "-c", &source, "-o", "secret://Bad/x"], "not a Kubernetes name");
+}

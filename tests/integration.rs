@@ -5,3 +5,4 @@ mod etcd;
 mod k8s;
 mod security;
 mod util;
+mod workflows;

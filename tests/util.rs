@@ -25,7 +25,7 @@ pub async fn raw_client() -> etcd_client::Client {
 
 /// Every key and value under `prefix`.
 pub async fn raw_keys(prefix: &str) -> BTreeMap<String, String> {
-    let mut client = raw_client().await;
+    let mut client = raw_client().await.kv_client().max_decoding_message_size(usize::MAX);
     let response = client.get(prefix, Some(etcd_client::GetOptions::new().with_prefix())).await.expect("range read");
     response.kvs().iter().map(|kv| (kv.key_str().unwrap().to_owned(), kv.value_str().unwrap().to_owned())).collect()
 }

@@ -140,6 +140,8 @@ pub fn run_cli(args: &[&str]) -> Output {
             command.env_remove(key);
         }
     }
+    // No ambient Kubernetes configuration: a test names its API server with --kubeconfig.
+    command.env("KUBECONFIG", "/nonexistent/kubeconfig");
     command.args(args).stdin(Stdio::null()).output().expect("run linstor-db")
 }
 

@@ -118,7 +118,11 @@ async fn backup(global: &Global, args: &BackupArgs) -> anyhow::Result<ExitCode> 
         let connection = connection(global, DbConfig::default());
         let listings = jobs::list_backups(&connection, namespace).await?;
         let mut text = String::new();
-        writeln!(text, "{:<52} {:<16} {:>8} {:>10} {:>5} {:<8} {:<8} {:>8}  NOTE", "NAME", "SCHEME", "AGE", "BYTES", "PARTS", "COMPLETE", "DATA", "ROWS")?;
+        writeln!(
+            text,
+            "{:<52} {:<16} {:>8} {:>10} {:>5} {:<8} {:<8} {:>8}  NOTE",
+            "NAME", "SCHEME", "AGE", "BYTES", "PARTS", "COMPLETE", "DATA", "ROWS"
+        )?;
         for l in &listings {
             let scheme = serde_json::to_value(l.scheme)?.as_str().unwrap_or_default().to_owned();
             writeln!(
@@ -139,7 +143,9 @@ async fn backup(global: &Global, args: &BackupArgs) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     let Some(to) = &args.to else {
-        anyhow::bail!("backup needs a target: -o FILE.tar.gz or -o secret://NAMESPACE/NAME (or `backup list NAMESPACE`)");
+        anyhow::bail!(
+            "backup needs a target: -o FILE.tar.gz or -o secret://NAMESPACE/NAME (or `backup list NAMESPACE`)"
+        );
     };
     let (source, connection) = resolve(global, args.from.as_deref())?;
     let (options, bar) = job_options(global, "backup", false);
@@ -188,10 +194,18 @@ fn print_restore(global: &Global, report: &RestoreReport) -> anyhow::Result<Exit
             report.rows, report.source, report.target, report.linstor_version, report.data_version
         )?;
         if let Some(previous) = &report.previous_backup {
-            writeln!(text, "the replaced database was backed up first to {} ({} rows)", previous.target, previous.rows)?;
+            writeln!(
+                text,
+                "the replaced database was backed up first to {} ({} rows)",
+                previous.target, previous.rows
+            )?;
         }
         if let Some(c) = &report.controller {
-            writeln!(text, "controller {}/{} was stopped and scaled back to {} replicas", c.namespace, c.name, c.replicas)?;
+            writeln!(
+                text,
+                "controller {}/{} was stopped and scaled back to {} replicas",
+                c.namespace, c.name, c.replicas
+            )?;
         }
     }
     print_result(global.output, global.quiet, &text, &serde_json::to_value(report)?)?;
@@ -201,7 +215,11 @@ fn print_restore(global: &Global, report: &RestoreReport) -> anyhow::Result<Exit
 fn print_migrate(global: &Global, report: &MigrateReport) -> anyhow::Result<ExitCode> {
     let mut text = String::new();
     if report.already_migrated {
-        writeln!(text, "{} already holds exactly the data of {} ({} rows): nothing written", report.target, report.source, report.rows)?;
+        writeln!(
+            text,
+            "{} already holds exactly the data of {} ({} rows): nothing written",
+            report.target, report.source, report.rows
+        )?;
     } else {
         writeln!(
             text,

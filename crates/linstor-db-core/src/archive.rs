@@ -98,8 +98,8 @@ impl Manifest {
 
     /// Parses and checks a manifest read from `what`.
     pub fn parse(bytes: &[u8], what: &str) -> Result<Manifest> {
-        let manifest: Manifest = serde_json::from_slice(bytes)
-            .map_err(|e| corrupt(what, format!("{MANIFEST_ENTRY} is not valid: {e}")))?;
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| corrupt(what, format!("{MANIFEST_ENTRY} is not valid: {e}")))?;
         if manifest.format != FORMAT {
             return Err(corrupt(what, format!("{MANIFEST_ENTRY} has format '{}', not '{FORMAT}'", manifest.format)));
         }
@@ -138,7 +138,10 @@ pub fn release_for_linstor_version(stored: i64, what: &str) -> Result<&'static R
         ));
     }
     u32::try_from(stored).ok().and_then(Release::for_k8s_version).ok_or_else(|| {
-        corrupt(what, format!("LinstorVersion {stored} is not a k8s DB version of LINSTOR 1.24 to 1.34 that this tool knows"))
+        corrupt(
+            what,
+            format!("LinstorVersion {stored} is not a k8s DB version of LINSTOR 1.24 to 1.34 that this tool knows"),
+        )
     })
 }
 

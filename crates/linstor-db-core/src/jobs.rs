@@ -262,10 +262,22 @@ pub struct PurgeReport {
 /// `backup`: writes `from` as a backup archive to a file or to `secret://NAMESPACE/NAME`. The archive
 /// is read back and checked against its manifest before the backup is reported (and, in Secrets,
 /// before it is marked complete).
-pub async fn backup(connection: &Connection, from: &StoreAddress, to: &StoreAddress, options: &JobOptions) -> Result<BackupReport> {
+pub async fn backup(
+    connection: &Connection,
+    from: &StoreAddress,
+    to: &StoreAddress,
+    options: &JobOptions,
+) -> Result<BackupReport> {
     match to {
         StoreAddress::File(path) => write_backup(connection, from, path, options).await,
         StoreAddress::Secret { namespace, name } => {
+            // Room for the part suffix, and the name is a label value (at most 63 characters).
+            if name.len() > 60 {
+                return Err(Error::InvalidStore {
+                    address: to.to_string(),
+                    reason: "a backup name may have at most 60 characters".into(),
+                });
+            }
             let secrets = SecretStore::new(K8sStore::connect(connection.k8s_settings()).await?, namespace);
             secrets.ensure_absent(name).await?;
             let staging = tempfile::Builder::new()
@@ -282,20 +294,30 @@ pub async fn backup(connection: &Connection, from: &StoreAddress, to: &StoreAddr
         }
         other => Err(Error::InvalidStore {
             address: other.to_string(),
-            reason: "a backup is written to a file (FILE.tar.gz) or to Kubernetes Secrets (secret://NAMESPACE/NAME)".into(),
+            reason: "a backup is written to a file (FILE.tar.gz) or to Kubernetes Secrets (secret://NAMESPACE/NAME)"
+                .into(),
         }),
     }
 }
 
-async fn write_backup(connection: &Connection, from: &StoreAddress, path: &Path, options: &JobOptions) -> Result<BackupReport> {
+async fn write_backup(
+    connection: &Connection,
+    from: &StoreAddress,
+    path: &Path,
+    options: &JobOptions,
+) -> Result<BackupReport> {
     step(options, "backup");
     // Sorted, so that the same database always gives the same entries (and checksums).
     let mut source = SortedSource::new(open_source(from, connection).await?);
     let copied = engine::copy(&mut source, &mut ArchiveTarget::new(path), &options.copy_options(false)).await?;
     verify_archive(path)?;
-    let file = std::fs::File::open(path).map_err(|source| Error::File { action: "open", path: path.to_owned(), source })?;
-    let (bytes, sha256) =
-        hash_reader(std::io::BufReader::new(file)).map_err(|source| Error::File { action: "read", path: path.to_owned(), source })?;
+    let file =
+        std::fs::File::open(path).map_err(|source| Error::File { action: "open", path: path.to_owned(), source })?;
+    let (bytes, sha256) = hash_reader(std::io::BufReader::new(file)).map_err(|source| Error::File {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(BackupReport {
         source: copied.source,
         target: copied.target,
@@ -318,7 +340,12 @@ pub async fn list_backups(connection: &Connection, namespace: &str) -> Result<Ve
 /// `restore`: writes a backup (any format) into `to`. The backup is read completely first, so a
 /// corrupt one writes nothing; a non-empty target is refused unless `replace`, and then backed up
 /// first; the result is verified row by row against the backup.
-pub async fn restore(connection: &Connection, from: &StoreAddress, to: &StoreAddress, options: &JobOptions) -> Result<RestoreReport> {
+pub async fn restore(
+    connection: &Connection,
+    from: &StoreAddress,
+    to: &StoreAddress,
+    options: &JobOptions,
+) -> Result<RestoreReport> {
     require_database(to, "restore")?;
     step(options, "check backup");
     let (meta, tables) = engine::inspect(open_source(from, connection).await?.as_mut()).await?;
@@ -339,16 +366,19 @@ pub async fn restore(connection: &Connection, from: &StoreAddress, to: &StoreAdd
     if options.dry_run {
         report.changes = match target_holds {
             Holds::Database => changes(connection, from, to).await?,
-            Holds::Nothing | Holds::IncompleteImport => {
-                tables.iter().map(|t| TableChanges { table: t.table.clone(), add: t.rows, ..TableChanges::default() }).collect()
-            }
+            Holds::Nothing | Holds::IncompleteImport => tables
+                .iter()
+                .map(|t| TableChanges { table: t.table.clone(), add: t.rows, ..TableChanges::default() })
+                .collect(),
         };
         return Ok(report);
     }
     if target_holds == Holds::Database && !options.replace {
         return Err(Error::TargetNotEmpty {
             store: to.to_string(),
-            detail: format!("LINSTOR data readable there; `linstor-db restore --dry-run` shows what differs from {from}"),
+            detail: format!(
+                "LINSTOR data readable there; `linstor-db restore --dry-run` shows what differs from {from}"
+            ),
         });
     }
     let guard = guard(connection, to, options).await?;
@@ -387,22 +417,36 @@ async fn restore_guarded(
 /// `migrate`: copies a live store into another (etcd → k8s, or back). The source is backed up first and
 /// never modified; the target is written from that backup and then compared row by row with the
 /// source. Re-running after an interruption finishes the job; re-running after success changes nothing.
-pub async fn migrate(connection: &Connection, from: &StoreAddress, to: &StoreAddress, options: &JobOptions) -> Result<MigrateReport> {
+pub async fn migrate(
+    connection: &Connection,
+    from: &StoreAddress,
+    to: &StoreAddress,
+    options: &JobOptions,
+) -> Result<MigrateReport> {
     require_database(from, "migrate")?;
     require_database(to, "migrate")?;
     if from == to {
-        return Err(Error::InvalidStore { address: to.to_string(), reason: "source and target are the same store".into() });
+        return Err(Error::InvalidStore {
+            address: to.to_string(),
+            reason: "source and target are the same store".into(),
+        });
     }
     let guard = guard(connection, to, options).await?;
     let controller = guard.stopped().cloned();
     let outcome = migrate_guarded(connection, from, to, options).await;
     let mut report = finish_guarded(guard, outcome).await?;
     report.controller = controller;
-    report.next_steps = next_steps(from, to, report.backup.as_ref().map(|b| b.target.as_str()), report.controller.as_ref());
+    report.next_steps =
+        next_steps(from, to, report.backup.as_ref().map(|b| b.target.as_str()), report.controller.as_ref());
     Ok(report)
 }
 
-async fn migrate_guarded(connection: &Connection, from: &StoreAddress, to: &StoreAddress, options: &JobOptions) -> Result<MigrateReport> {
+async fn migrate_guarded(
+    connection: &Connection,
+    from: &StoreAddress,
+    to: &StoreAddress,
+    options: &JobOptions,
+) -> Result<MigrateReport> {
     let mut report = MigrateReport {
         source: from.to_string(),
         target: to.to_string(),
@@ -452,7 +496,12 @@ async fn migrate_guarded(connection: &Connection, from: &StoreAddress, to: &Stor
 
 /// `purge`: deletes LINSTOR's database from `store` (all `internal.linstor.linbit.com` CRDs, or every
 /// key under the etcd prefix), only after `backup` verified equal to it row by row.
-pub async fn purge(connection: &Connection, store: &StoreAddress, backup: &StoreAddress, options: &JobOptions) -> Result<PurgeReport> {
+pub async fn purge(
+    connection: &Connection,
+    store: &StoreAddress,
+    backup: &StoreAddress,
+    options: &JobOptions,
+) -> Result<PurgeReport> {
     require_database(store, "purge")?;
     step(options, "verify backup");
     let verify = jobs_compare(connection, backup, store).await?;
@@ -549,11 +598,15 @@ fn require_database(store: &StoreAddress, job: &str) -> Result<()> {
 /// always checked for a k8s target; for etcd only when a Kubernetes configuration is at hand.
 async fn guard(connection: &Connection, target: &StoreAddress, options: &JobOptions) -> Result<ControllerGuard> {
     match K8sStore::connect(connection.k8s_settings()).await {
-        Ok(store) => ControllerGuard::engage(store, options.controller.as_deref(), options.allow_running_controller).await,
+        Ok(store) => {
+            ControllerGuard::engage(store, options.controller.as_deref(), options.allow_running_controller).await
+        }
         Err(e) if matches!(target, StoreAddress::K8s) || options.controller.is_some() => Err(e),
         Err(e) => {
             tracing::debug!(error = %e, "no Kubernetes configuration");
-            tracing::warn!("no Kubernetes access, so a running LINSTOR controller cannot be detected; make sure it is stopped");
+            tracing::warn!(
+                "no Kubernetes access, so a running LINSTOR controller cannot be detected; make sure it is stopped"
+            );
             Ok(ControllerGuard::none())
         }
     }
@@ -586,7 +639,12 @@ fn default_backup_file(what: &str) -> StoreAddress {
 }
 
 /// The exact steps after a migration: switch LINSTOR's configuration, start it, check, clean up.
-fn next_steps(from: &StoreAddress, to: &StoreAddress, backup: Option<&str>, controller: Option<&ControllerDeployment>) -> Vec<String> {
+fn next_steps(
+    from: &StoreAddress,
+    to: &StoreAddress,
+    backup: Option<&str>,
+    controller: Option<&ControllerDeployment>,
+) -> Vec<String> {
     let mut steps = Vec::new();
     match to {
         StoreAddress::K8s => {
@@ -600,7 +658,7 @@ fn next_steps(from: &StoreAddress, to: &StoreAddress, backup: Option<&str>, cont
         _ => {}
     }
     match controller {
-        Some(c) => steps.push(format!("The controller {}/{} was scaled back to {} replicas; after the configuration switch restart it: kubectl rollout restart -n {} deployment/{}", c.namespace, c.name, c.replicas, c.namespace, c.name)),
+        Some(c) => steps.push(format!("The controller {ns}/{name} was scaled back to {} replicas and still uses {from}: switch the configuration now and restart it (kubectl rollout restart -n {ns} deployment/{name}). Changes it makes before the switch are not in {to}; `linstor-db verify {from} {to}` shows them, and `linstor-db migrate --replace` copies them again", c.replicas, ns = c.namespace, name = c.name)),
         None => steps.push("Start the LINSTOR controller.".to_owned()),
     }
     steps.push("Check it: linstor node list; linstor storage-pool list; linstor resource list-volumes; linstor error-reports list".to_owned());

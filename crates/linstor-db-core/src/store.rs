@@ -42,17 +42,20 @@ impl StoreAddress {
         if let Some(rest) = trimmed.strip_prefix("secret://") {
             let (namespace, name) = rest.split_once('/').unwrap_or((rest, ""));
             for (what, value) in [("namespace", namespace), ("name", name)] {
-                if !is_dns_name(value, 60) {
+                if !is_dns_name(value, 253) {
                     return Err(invalid(
                         text,
-                        &format!("the {what} '{value}' is not a Kubernetes name (lower-case letters, digits, '-' and '.', at most 60 characters); use secret://NAMESPACE/NAME"),
+                        &format!("the {what} '{value}' is not a Kubernetes name (lower-case letters, digits, '-' and '.'); use secret://NAMESPACE/NAME"),
                     ));
                 }
             }
             return Ok(StoreAddress::Secret { namespace: namespace.to_owned(), name: name.to_owned() });
         }
         if trimmed.contains("://") {
-            return Err(invalid(text, "unknown scheme; use etcd://HOST:PORT, k8s, secret://NAMESPACE/NAME, or a file path"));
+            return Err(invalid(
+                text,
+                "unknown scheme; use etcd://HOST:PORT, k8s, secret://NAMESPACE/NAME, or a file path",
+            ));
         }
         Ok(StoreAddress::File(PathBuf::from(trimmed)))
     }

@@ -28,7 +28,7 @@ use crate::archive::{
 };
 use crate::error::{Error, Result};
 use crate::export::{now_ms, ExportMeta};
-use crate::k8s_layout::{crd, hex, custom_resource, linstor_version_cr, linstor_version_crd, rollback_crd};
+use crate::k8s_layout::{crd, custom_resource, hex, linstor_version_cr, linstor_version_crd, rollback_crd};
 use crate::row::Row;
 use crate::schema::{DataVersion, Table};
 use crate::K8S_GROUP;
@@ -102,7 +102,14 @@ impl ArchiveTarget {
     }
 
     /// Appends one entry and records it in the manifest.
-    fn append(&mut self, name: &str, content: &mut (impl Read + Seek), bytes: u64, sha256: String, objects: u64) -> Result<()> {
+    fn append(
+        &mut self,
+        name: &str,
+        content: &mut (impl Read + Seek),
+        bytes: u64,
+        sha256: String,
+        objects: u64,
+    ) -> Result<()> {
         let (Some(builder), Some(manifest)) = (self.builder.as_mut(), self.manifest.as_mut()) else {
             return Err(Error::Internal("archive written before begin".into()));
         };
@@ -336,24 +343,39 @@ impl ArchiveSource {
         let mut hashes: Vec<(String, u64, String)> = Vec::new();
         let mut manifest = None;
         if self.path.is_dir() {
-            let listing = std::fs::read_dir(&self.path)
-                .map_err(|source| Error::File { action: "read", path: self.path.clone(), source })?;
+            let listing = std::fs::read_dir(&self.path).map_err(|source| Error::File {
+                action: "read",
+                path: self.path.clone(),
+                source,
+            })?;
             for entry in listing {
-                let path = entry.map_err(|source| Error::File { action: "read", path: self.path.clone(), source })?.path();
+                let path =
+                    entry.map_err(|source| Error::File { action: "read", path: self.path.clone(), source })?.path();
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 if name == MANIFEST_ENTRY {
-                    let text = std::fs::read(&path).map_err(|source| Error::File { action: "read", path: path.clone(), source })?;
+                    let text = std::fs::read(&path).map_err(|source| Error::File {
+                        action: "read",
+                        path: path.clone(),
+                        source,
+                    })?;
                     manifest = Some(Manifest::parse(&text, what)?);
                 } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-                    let file = File::open(&path).map_err(|source| Error::File { action: "read", path: path.clone(), source })?;
+                    let file = File::open(&path).map_err(|source| Error::File {
+                        action: "read",
+                        path: path.clone(),
+                        source,
+                    })?;
                     let (bytes, sha) = hash_reader(BufReader::new(file)).map_err(|e| unreadable(what, &e))?;
                     hashes.push((name, bytes, sha));
                     files.push(path);
                 }
             }
         } else {
-            let mut file =
-                File::open(&self.path).map_err(|source| Error::File { action: "open", path: self.path.clone(), source })?;
+            let mut file = File::open(&self.path).map_err(|source| Error::File {
+                action: "open",
+                path: self.path.clone(),
+                source,
+            })?;
             let mut magic = [0u8; 2];
             let n = file.read(&mut magic).map_err(|e| unreadable(what, &e))?;
             file.seek(SeekFrom::Start(0)).map_err(|e| unreadable(what, &e))?;
@@ -430,9 +452,10 @@ impl Scan {
             "Rollback" => self.rollbacks += 1,
             _ => {
                 self.cr_versions.insert(version.to_owned());
-                let spec = object.get("spec").filter(|s| s.is_object()).ok_or_else(|| {
-                    corrupt(what, format!("a {kind} custom resource has no spec"))
-                })?;
+                let spec = object
+                    .get("spec")
+                    .filter(|s| s.is_object())
+                    .ok_or_else(|| corrupt(what, format!("a {kind} custom resource has no spec")))?;
                 if !self.spools.contains_key(&kind) {
                     let path = work.join(format!("rows-{}.jsonl", self.spools.len()));
                     let file = create_private_file(&path).map_err(|e| unreadable(what, &e))?;
@@ -478,7 +501,13 @@ impl Scan {
             return Err(corrupt(what, format!("it holds no custom resources or CRDs of {K8S_GROUP}")));
         };
         if !self.cr_versions.is_empty() && data_versions.len() > 1 {
-            return Err(corrupt(what, format!("its custom resources mix data versions ({})", versions.iter().cloned().collect::<Vec<_>>().join(", "))));
+            return Err(corrupt(
+                what,
+                format!(
+                    "its custom resources mix data versions ({})",
+                    versions.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
         }
         let stored = self.linstor_version.ok_or_else(|| {
             corrupt(what, "it has no LinstorVersion custom resource (linstorversion.internal.linstor.linbit.com.yaml), so its LINSTOR version is unknown".into())
@@ -504,10 +533,11 @@ impl Source for ArchiveSource {
     }
 
     async fn open(&mut self) -> Result<ExportMeta> {
-        let work = tempfile::Builder::new()
-            .prefix("linstor-db-backup-")
-            .tempdir()
-            .map_err(|source| Error::File { action: "create", path: std::env::temp_dir(), source })?;
+        let work = tempfile::Builder::new().prefix("linstor-db-backup-").tempdir().map_err(|source| Error::File {
+            action: "create",
+            path: std::env::temp_dir(),
+            source,
+        })?;
         let (files, manifest) = self.inputs(work.path())?;
         let mut scan = Scan::default();
         for file in &files {
@@ -529,7 +559,10 @@ impl Source for ArchiveSource {
         }
         let schema = meta.data_version.schema();
         if let Some(unknown) = scan.spools.keys().find(|kind| !schema.tables.iter().any(|t| t.kind == **kind)) {
-            return Err(corrupt(&self.what, format!("kind {unknown} is not a table of data version {}", meta.data_version)));
+            return Err(corrupt(
+                &self.what,
+                format!("kind {unknown} is not a table of data version {}", meta.data_version),
+            ));
         }
         let mut tables = Vec::new();
         for table in &schema.tables {
@@ -552,9 +585,9 @@ impl Source for ArchiveSource {
             None => {
                 let Some((table, spool)) = self.tables.next() else { return Ok(None) };
                 let lines = match spool {
-                    Some(path) => Some(
-                        BufReader::new(File::open(&path).map_err(|e| unreadable(&self.what, &e))?).lines(),
-                    ),
+                    Some(path) => {
+                        Some(BufReader::new(File::open(&path).map_err(|e| unreadable(&self.what, &e))?).lines())
+                    }
                     None => None,
                 };
                 self.current = Some((table, lines));

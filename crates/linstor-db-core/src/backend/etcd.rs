@@ -70,7 +70,8 @@ impl EtcdStore {
     pub async fn delete_prefix(&mut self) -> Result<i64> {
         let prefix = self.settings.prefix();
         let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(&prefix));
-        let response = self.kv.delete(prefix.clone(), Some(options)).await.map_err(self.etcd_error("delete", &prefix))?;
+        let response =
+            self.kv.delete(prefix.clone(), Some(options)).await.map_err(self.etcd_error("delete", &prefix))?;
         Ok(response.deleted())
     }
 

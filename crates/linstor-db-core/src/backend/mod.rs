@@ -161,7 +161,9 @@ pub async fn open_target(address: &StoreAddress, connection: &Connection) -> Res
         }
         StoreAddress::Secret { .. } => Err(Error::InvalidStore {
             address: address.to_string(),
-            reason: "a Secret holds backups, not a database: write one with `linstor-db backup -o secret://NAMESPACE/NAME`".into(),
+            reason:
+                "a Secret holds backups, not a database: write one with `linstor-db backup -o secret://NAMESPACE/NAME`"
+                    .into(),
         }),
         #[allow(unreachable_patterns)]
         other => Err(unsupported(other)),

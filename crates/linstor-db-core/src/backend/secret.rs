@@ -145,16 +145,18 @@ impl SecretStore {
             uid: marker.metadata.uid.clone().unwrap_or_default(),
             ..OwnerReference::default()
         };
-        let mut file = File::open(archive).map_err(|source| Error::File { action: "open", path: archive.to_owned(), source })?;
+        let mut file =
+            File::open(archive).map_err(|source| Error::File { action: "open", path: archive.to_owned(), source })?;
         let mut whole = Sha256::new();
         let mut expected = Vec::new();
         let mut bytes = 0u64;
         loop {
             let mut chunk = Vec::with_capacity(SECRET_PART_BYTES);
-            (&mut file)
-                .take(SECRET_PART_BYTES as u64)
-                .read_to_end(&mut chunk)
-                .map_err(|source| Error::File { action: "read", path: archive.to_owned(), source })?;
+            (&mut file).take(SECRET_PART_BYTES as u64).read_to_end(&mut chunk).map_err(|source| Error::File {
+                action: "read",
+                path: archive.to_owned(),
+                source,
+            })?;
             if chunk.is_empty() && !expected.is_empty() {
                 break;
             }
@@ -215,15 +217,21 @@ impl SecretStore {
         let Some(secret) = self.get(name).await? else {
             return Err(Error::InvalidStore {
                 address: what.clone(),
-                reason: format!("there is no Secret {name} in namespace {}; `linstor-db backup list {}` shows the backups there", self.namespace, self.namespace),
+                reason: format!(
+                    "there is no Secret {name} in namespace {}; `linstor-db backup list {}` shows the backups there",
+                    self.namespace, self.namespace
+                ),
             });
         };
         let secret_type = secret.type_.clone().unwrap_or_default();
         let single = secret.data.as_ref().and_then(|d| d.get(SECRET_DATA_KEY)).filter(|d| !d.0.is_empty());
         let scheme = classify_secret(&secret_type, name, single.is_some())
             .ok_or_else(|| corrupt(format!("Secret of type '{secret_type}' is not a backup")))?;
-        let mut out = super::file::create_private_file(dest)
-            .map_err(|source| Error::File { action: "create", path: dest.to_owned(), source })?;
+        let mut out = super::file::create_private_file(dest).map_err(|source| Error::File {
+            action: "create",
+            path: dest.to_owned(),
+            source,
+        })?;
         let mut write = |bytes: &[u8]| {
             out.write_all(bytes).map_err(|source| Error::File { action: "write", path: dest.to_owned(), source })
         };
@@ -237,13 +245,18 @@ impl SecretStore {
                 let parts: usize = annotations.get(PARTS_ANNOTATION).and_then(|p| p.parse().ok()).unwrap_or(0);
                 let mut whole = Sha256::new();
                 for index in 0..parts {
-                    let data = self.part(name, index).await?.ok_or_else(|| corrupt(format!("part {name}-{} is missing", part_suffix(index))))?;
+                    let data = self
+                        .part(name, index)
+                        .await?
+                        .ok_or_else(|| corrupt(format!("part {name}-{} is missing", part_suffix(index))))?;
                     whole.update(&data);
                     write(&data)?;
                 }
                 let sha = hex(&whole.finalize());
                 if annotations.get(SHA256_ANNOTATION) != Some(&sha) {
-                    return Err(corrupt(format!("its parts add up to SHA-256 {sha}, not the recorded one: a part was altered")));
+                    return Err(corrupt(format!(
+                        "its parts add up to SHA-256 {sha}, not the recorded one: a part was altered"
+                    )));
                 }
             }
             SecretScheme::OperatorV1 | SecretScheme::LinstorV2 | SecretScheme::PiraeusV2 if single.is_some() => {
@@ -260,11 +273,17 @@ impl SecretStore {
                     return Err(corrupt("the marker has no parts: that backup was downloaded by hand from the migration container (kubectl cp), not stored in Secrets".into()));
                 }
                 if labelled.len() > found {
-                    return Err(corrupt(format!("part {name}-{} is missing but later parts exist ({} labelled parts)", part_suffix(found), labelled.len())));
+                    return Err(corrupt(format!(
+                        "part {name}-{} is missing but later parts exist ({} labelled parts)",
+                        part_suffix(found),
+                        labelled.len()
+                    )));
                 }
             }
             SecretScheme::OperatorV1 | SecretScheme::LinstorV2 | SecretScheme::Acknowledgement => {
-                return Err(corrupt("it holds no data: it only acknowledges a backup that was downloaded by hand".into()));
+                return Err(corrupt(
+                    "it holds no data: it only acknowledges a backup that was downloaded by hand".into(),
+                ));
             }
         }
         out.sync_all().map_err(|source| Error::File { action: "write", path: dest.to_owned(), source })?;
@@ -331,7 +350,11 @@ impl SecretStore {
                     listing.complete = annotations.get(SECRET_STATE_ANNOTATION).is_some_and(|s| s == "complete");
                     listing.parts = annotations.get(PARTS_ANNOTATION).and_then(|p| p.parse().ok()).unwrap_or(0);
                     listing.bytes = annotations.get(BYTES_ANNOTATION).and_then(|p| p.parse().ok()).unwrap_or(0);
-                    let manifest = secret.data.as_ref().and_then(|d| d.get(MANIFEST_ENTRY)).and_then(|m| Manifest::parse(&m.0, &name).ok());
+                    let manifest = secret
+                        .data
+                        .as_ref()
+                        .and_then(|d| d.get(MANIFEST_ENTRY))
+                        .and_then(|m| Manifest::parse(&m.0, &name).ok());
                     if let Some(m) = manifest {
                         listing.linstor_version = Some(m.linstor_version);
                         listing.data_version = Some(m.data_version);
