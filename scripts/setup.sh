@@ -14,6 +14,7 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 # The C ABI's leak check (scripts/test-bindings.sh) compiles a C program and runs it under valgrind.
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+[ -x /usr/bin/time ] || need+=(time) # GNU time: peak RSS of each benchmark run
 
 if ((${#need[@]})); then
   sudo=""
