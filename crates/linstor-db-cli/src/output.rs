@@ -9,8 +9,9 @@ use linstor_db_core::engine::{Progress, ProgressFn};
 
 use crate::cli::Output;
 
-pub fn init_logging(verbose: u8) {
+pub fn init_logging(verbose: u8, quiet: bool) {
     let default = match verbose {
+        0 if quiet => "error",
         0 => "warn",
         1 => "info",
         _ => "debug",
