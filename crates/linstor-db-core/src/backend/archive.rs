@@ -20,7 +20,7 @@ use flate2::Compression;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use super::file::{check_writable_path, create_private_file};
+use super::file::{check_writable_path, create_partial_file, create_private_file};
 use super::{Event, Source, Target};
 use crate::archive::{
     clean_object, entry_name, objects_of, release_for_linstor_version, DocumentSplitter, Manifest, ManifestEntry,
@@ -156,13 +156,7 @@ impl Target for ArchiveTarget {
     }
 
     async fn begin(&mut self, meta: &ExportMeta) -> Result<()> {
-        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let partial = self.path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let file = create_private_file(&partial).map_err(|source| Error::File {
-            action: "create",
-            path: partial.clone(),
-            source,
-        })?;
+        let (partial, file) = create_partial_file(&self.path)?;
         self.partial = Some(partial);
         let gzip = GzEncoder::new(BufWriter::with_capacity(256 * 1024, file), Compression::default());
         self.builder = Some(tar::Builder::new(gzip));

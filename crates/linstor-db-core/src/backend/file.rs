@@ -156,6 +156,19 @@ pub fn check_writable_path(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Creates the hidden owner-only file `.NAME.partial-PID` beside `path`, which replaces `path` by a
+/// rename only once complete (so a failed write never leaves a partial file under the real name).
+pub fn create_partial_file(path: &Path) -> Result<(PathBuf, File)> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let file = create_private_file(&partial).map_err(|source| Error::File {
+        action: "create",
+        path: partial.clone(),
+        source,
+    })?;
+    Ok((partial, file))
+}
+
 /// Creates a new file readable and writable by its owner only.
 pub fn create_private_file(path: &Path) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
@@ -179,13 +192,7 @@ impl Target for ExportFileTarget {
     }
 
     async fn begin(&mut self, meta: &ExportMeta) -> Result<()> {
-        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let partial = self.path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let file = create_private_file(&partial).map_err(|source| Error::File {
-            action: "create",
-            path: partial.clone(),
-            source,
-        })?;
+        let (partial, file) = create_partial_file(&self.path)?;
         self.partial = Some(partial);
         let writer =
             ExportWriter::new(BufWriter::with_capacity(256 * 1024, file), meta).map_err(|e| self.io_error(e))?;
