@@ -289,3 +289,35 @@ const DOC_EXAMPLE_EXPORT: &str = r#"{"linstor_version":"1.33.3","export_timestam
 {"name":"SEC_ID_ROLE_MAP","data":[{"identity_name":"PUBLIC","role_name":"PUBLIC"}]},
 {"name":"TRACKING_DATE","data":[{"entry_date":1700000000000}]}
 ]}"#;
+
+/// A database copied store to store (SEC_ACCESS_TYPES included) and one imported from an export
+/// (SEC_ACCESS_TYPES added as LINSTOR's init migration writes it) hold the same etcd keys.
+#[tokio::test]
+async fn copied_and_imported_databases_have_the_same_keys() {
+    let (copied, imported) = (unique_prefix("keys-copied"), unique_prefix("keys-imported"));
+    engine::copy(
+        &mut GeneratedSource::new(plan(600, 31)),
+        &mut EtcdTarget::new(etcd_store(&copied).await),
+        &CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("db.json");
+    engine::export_file(Box::new(EtcdSource::new(etcd_store(&copied).await)), &file, &CopyOptions::default())
+        .await
+        .unwrap();
+    engine::import_file(&file, &mut EtcdTarget::new(etcd_store(&imported).await), &CopyOptions::default())
+        .await
+        .unwrap();
+    let strip = |keys: std::collections::BTreeMap<String, String>, prefix: &str| -> Vec<(String, String)> {
+        keys.into_iter().map(|(k, v)| (k[prefix.len()..].to_owned(), v)).collect()
+    };
+    let (a, b) = (strip(raw_keys(&copied).await, &copied), strip(raw_keys(&imported).await, &imported));
+    assert!(a.iter().any(|(k, _)| k.ends_with("SEC_ACCESS_TYPES/CONTROL/ACCESS_TYPE_NAME")), "init-style keys written");
+    assert!(
+        a == b,
+        "keys differ: {:?}",
+        a.iter().filter(|e| !b.contains(e)).chain(b.iter().filter(|e| !a.contains(e))).collect::<Vec<_>>()
+    );
+}

@@ -17,7 +17,7 @@ use crate::etcd_layout::{
     ROLLBACK_DIR,
 };
 use crate::export::{now_ms, ExportMeta};
-use crate::row::Row;
+use crate::row::{Row, Value};
 use crate::schema::{DataVersion, Release, Table, DEFAULT_ACCESS_TYPES, RELEASES};
 use crate::store::EtcdSettings;
 
@@ -461,6 +461,13 @@ impl Target for EtcdTarget {
         for row in &rows {
             for (key, value) in row_entries(&prefix, table, row) {
                 ops.push(EtcdTarget::put(key, value));
+            }
+            // LINSTOR's etcd holds these rows only from its init migration, which also writes the
+            // primary-key column: a copied database looks the same key for key.
+            if let (true, Some(Value::Text(name))) =
+                (table.name == "SEC_ACCESS_TYPES", row.cells.first().cloned().flatten())
+            {
+                ops.push(EtcdTarget::put(format!("{prefix}{}/{name}/ACCESS_TYPE_NAME", table.name), name));
             }
         }
         self.store.run_ops(ops).await?;
