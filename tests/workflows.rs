@@ -368,6 +368,11 @@ async fn every_backup_format_in_the_field_is_read() {
     assert_eq!(scheme("linstor-backup-for-ctrl-2"), Some((SecretScheme::PiraeusV2, true, 3)));
     assert_eq!(scheme("linstor-backup-acknowledged"), Some((SecretScheme::Acknowledgement, false, 0)));
     assert!(listing.iter().all(|l| !l.name.ends_with("-00")), "parts are not listed as backups");
+    // Their data version is read from the archives (their annotations name only the new image).
+    for l in listing.iter().filter(|l| l.complete) {
+        assert_eq!(l.data_version.as_deref(), Some("v1-31-1"), "{l:?}");
+        assert!(l.rows.is_some_and(|r| r > 1000), "{l:?}");
+    }
 
     // A gap in the parts is found.
     secrets.delete("linstor-backup-for-ctrl-2-01", &Default::default()).await.unwrap();

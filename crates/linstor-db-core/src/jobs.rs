@@ -334,7 +334,28 @@ async fn write_backup(
 /// `backup list`: every backup Secret of `namespace`, whatever its scheme.
 pub async fn list_backups(connection: &Connection, namespace: &str) -> Result<Vec<BackupListing>> {
     let store = K8sStore::connect(connection.k8s_settings()).await?;
-    SecretStore::new(store, namespace).list().await
+    let mut listings = SecretStore::new(store, namespace).list().await?;
+    // Operator and LINSTOR backups record no data version (their annotation names the new image):
+    // read it from the archive. These fit in Secrets, so they are small.
+    for listing in listings.iter_mut().filter(|l| l.complete && l.data_version.is_none()) {
+        let address = StoreAddress::Secret { namespace: namespace.to_owned(), name: listing.name.clone() };
+        let read = async {
+            let mut source = open_source(&address, connection).await?;
+            engine::inspect(source.as_mut()).await
+        };
+        match read.await {
+            Ok((meta, tables)) => {
+                listing.linstor_version = Some(meta.linstor_version);
+                listing.data_version = Some(meta.data_version.to_string());
+                listing.rows = Some(tables.iter().map(|t| t.rows).sum());
+            }
+            Err(e) => {
+                listing.complete = false;
+                listing.note = format!("unreadable: {e}");
+            }
+        }
+    }
+    Ok(listings)
 }
 
 /// `restore`: writes a backup (any format) into `to`. The backup is read completely first, so a
