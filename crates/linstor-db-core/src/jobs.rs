@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::backend::archive::{hash_reader, verify_archive, ArchiveTarget};
+use crate::archive::Manifest;
+use crate::backend::archive::{verify_archive, ArchiveTarget, VerifiedArchive};
 use crate::backend::controller::{ControllerDeployment, ControllerGuard};
 use crate::backend::k8s::K8sStore;
 use crate::backend::secret::{BackupListing, SecretStore};
@@ -269,7 +270,7 @@ pub async fn backup(
     options: &JobOptions,
 ) -> Result<BackupReport> {
     match to {
-        StoreAddress::File(path) => write_backup(connection, from, path, options).await,
+        StoreAddress::File(path) => Ok(write_backup(connection, from, path, options).await?.0),
         StoreAddress::Secret { namespace, name } => {
             // Room for the part suffix, and the name is a label value (at most 63 characters).
             if name.len() > 60 {
@@ -285,8 +286,7 @@ pub async fn backup(
                 .tempdir()
                 .map_err(|source| Error::File { action: "create", path: std::env::temp_dir(), source })?;
             let path = staging.path().join("backup.tar.gz");
-            let mut report = write_backup(connection, from, &path, options).await?;
-            let manifest = verify_archive(&path)?;
+            let (mut report, manifest) = write_backup(connection, from, &path, options).await?;
             let uploaded = secrets.upload(name, &path, &manifest).await?;
             report.target = to.to_string();
             report.parts = uploaded.parts;
@@ -300,25 +300,19 @@ pub async fn backup(
     }
 }
 
+/// Writes and verifies the archive at `path`; returns the report and the archive's manifest.
 async fn write_backup(
     connection: &Connection,
     from: &StoreAddress,
     path: &Path,
     options: &JobOptions,
-) -> Result<BackupReport> {
+) -> Result<(BackupReport, Manifest)> {
     step(options, "backup");
     // Sorted, so that the same database always gives the same entries (and checksums).
     let mut source = SortedSource::new(open_source(from, connection).await?);
     let copied = engine::copy(&mut source, &mut ArchiveTarget::new(path), &options.copy_options(false)).await?;
-    verify_archive(path)?;
-    let file =
-        std::fs::File::open(path).map_err(|source| Error::File { action: "open", path: path.to_owned(), source })?;
-    let (bytes, sha256) = hash_reader(std::io::BufReader::new(file)).map_err(|source| Error::File {
-        action: "read",
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(BackupReport {
+    let VerifiedArchive { manifest, bytes, sha256 } = verify_archive(path)?;
+    let report = BackupReport {
         source: copied.source,
         target: copied.target,
         linstor_version: copied.linstor_version,
@@ -328,7 +322,8 @@ async fn write_backup(
         bytes,
         sha256,
         parts: 0,
-    })
+    };
+    Ok((report, manifest))
 }
 
 /// `backup list`: every backup Secret of `namespace`, whatever its scheme.

@@ -36,20 +36,29 @@ use crate::K8S_GROUP;
 /// Rows per emitted batch.
 const BATCH_ROWS: usize = 1024;
 
-/// A writer that counts and hashes what passes through.
-struct Hashing<W: Write> {
+/// A writer or reader that counts and hashes what passes through.
+struct Hashing<W> {
     inner: W,
     hasher: Sha256,
     bytes: u64,
 }
 
-impl<W: Write> Hashing<W> {
+impl<W> Hashing<W> {
     fn new(inner: W) -> Hashing<W> {
         Hashing { inner, hasher: Sha256::new(), bytes: 0 }
     }
 
     fn finish(self) -> (W, u64, String) {
         (self.inner, self.bytes, hex(&self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
     }
 }
 
@@ -233,12 +242,23 @@ impl Drop for ArchiveTarget {
     }
 }
 
+/// An archive checked against its manifest, with the size and SHA-256 of the whole file.
+#[derive(Debug, Clone)]
+pub struct VerifiedArchive {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Size of the file.
+    pub bytes: u64,
+    /// SHA-256 of the file.
+    pub sha256: String,
+}
+
 /// Reads an archive we wrote and checks every entry against its manifest (the check after writing:
-/// a truncated or altered archive is never reported as a backup).
-pub fn verify_archive(path: &Path) -> Result<Manifest> {
+/// a truncated or altered archive is never reported as a backup); the file is hashed in the same pass.
+pub fn verify_archive(path: &Path) -> Result<VerifiedArchive> {
     let what = path.display().to_string();
     let file = File::open(path).map_err(|source| Error::File { action: "open", path: path.to_owned(), source })?;
-    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(file)));
+    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(Hashing::new(file))));
     let mut seen: Vec<(String, u64, String)> = Vec::new();
     let mut manifest = None;
     let entries = archive.entries().map_err(|e| unreadable(&what, &e))?;
@@ -256,7 +276,13 @@ pub fn verify_archive(path: &Path) -> Result<Manifest> {
     }
     let manifest = manifest.ok_or_else(|| corrupt(&what, format!("it has no {MANIFEST_ENTRY}")))?;
     check_entries(&manifest, &seen, &what)?;
-    Ok(manifest)
+    // The tar reader stops at its end marker: read the rest so that the whole file is hashed.
+    let mut decoder = archive.into_inner();
+    io::copy(&mut decoder, &mut io::sink()).map_err(|e| unreadable(&what, &e))?;
+    let mut file = decoder.into_inner().into_inner();
+    io::copy(&mut file, &mut io::sink()).map_err(|e| unreadable(&what, &e))?;
+    let (_, bytes, sha256) = file.finish();
+    Ok(VerifiedArchive { manifest, bytes, sha256 })
 }
 
 fn check_entries(manifest: &Manifest, seen: &[(String, u64, String)], what: &str) -> Result<()> {
