@@ -82,6 +82,9 @@ struct RunArgs {
     /// Skip Kubernetes entirely above this many rows.
     #[arg(long)]
     k8s_max_rows: Option<u64>,
+    /// Skip the `etcdctl txn` baseline (one process per 128-put transaction) above this many rows.
+    #[arg(long)]
+    etcdctl_txn_max_rows: Option<u64>,
     /// Transactions in flight of the raw etcd writer.
     #[arg(long, default_value_t = 8)]
     etcd_txn_concurrency: usize,
@@ -171,6 +174,7 @@ fn run(args: RunArgs) -> Result<()> {
         kubectl_trials: args.kubectl_trials,
         kubectl_max_rows: args.kubectl_max_rows,
         k8s_max_rows: args.k8s_max_rows,
+        etcdctl_txn_max_rows: args.etcdctl_txn_max_rows,
         etcd_txn_concurrency: args.etcd_txn_concurrency,
         raw_list_concurrency: args.raw_list_concurrency,
         raw_create_concurrency: args.raw_create_concurrency,
@@ -189,6 +193,10 @@ fn run(args: RunArgs) -> Result<()> {
             ("one trial of everything above", format!("{} rows", args.one_trial_above)),
             ("kubectl baselines up to", args.kubectl_max_rows.map_or("every size".into(), |n| format!("{n} rows"))),
             ("Kubernetes up to", args.k8s_max_rows.map_or("every size".into(), |n| format!("{n} rows"))),
+            (
+                "etcdctl txn baseline up to",
+                args.etcdctl_txn_max_rows.map_or("every size".into(), |n| format!("{n} rows")),
+            ),
             ("raw etcd txn: puts per txn / in flight", format!("128 / {}", args.etcd_txn_concurrency)),
             ("raw k8s list: CRDs at a time (concurrent row)", args.raw_list_concurrency.to_string()),
             ("raw k8s create: POSTs in flight", args.raw_create_concurrency.to_string()),

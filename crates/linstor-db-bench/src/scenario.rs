@@ -28,6 +28,8 @@ pub struct Settings {
     pub kubectl_max_rows: Option<u64>,
     /// Skip Kubernetes entirely above this many rows.
     pub k8s_max_rows: Option<u64>,
+    /// Skip the `etcdctl txn` baseline (one process per transaction) above this many rows.
+    pub etcdctl_txn_max_rows: Option<u64>,
     /// Transactions in flight of the raw etcd writer (ours uses 8).
     pub etcd_txn_concurrency: usize,
     /// CRDs listed at a time by the concurrent raw list.
@@ -268,21 +270,28 @@ impl Bench<'_> {
                 self.write_trial(e, &cmd, &WriteTarget::Etcd(target), keys)?;
             }
         }
-        let e = self.entry(
-            "etcd.txn.etcdctl",
-            Baseline,
-            &format!("etcdctl txn (one process per 128-put txn, {concurrency} at a time)"),
-        );
-        for _ in 0..trials {
-            let target = self.fresh_etcd()?;
-            let script = format!(
-                "ls {dir}/*.txn | xargs -P {concurrency} -n 1 sh -c '{etcdctl} --endpoints {ep} txn < \"$0\" > /dev/null'",
-                dir = txn_dir.display(),
-                etcdctl = tools.etcdctl,
-                ep = target.endpoint,
+        if settings.etcdctl_txn_max_rows.is_none_or(|max| self.size.rows_requested <= max) {
+            let e = self.entry(
+                "etcd.txn.etcdctl",
+                Baseline,
+                &format!("etcdctl txn (one process per 128-put txn, {concurrency} at a time)"),
             );
-            let cmd = Cmd::shell(script).env("ETCDCTL_API", "3");
-            self.write_trial(e, &cmd, &WriteTarget::Etcd(target), keys)?;
+            for _ in 0..trials {
+                let target = self.fresh_etcd()?;
+                let script = format!(
+                    "ls {dir}/*.txn | xargs -P {concurrency} -n 1 sh -c '{etcdctl} --endpoints {ep} txn < \"$0\" > /dev/null'",
+                    dir = txn_dir.display(),
+                    etcdctl = tools.etcdctl,
+                    ep = target.endpoint,
+                );
+                let cmd = Cmd::shell(script).env("ETCDCTL_API", "3");
+                self.write_trial(e, &cmd, &WriteTarget::Etcd(target), keys)?;
+            }
+        } else {
+            self.size.notes.push(format!(
+                "`etcdctl txn` baseline skipped at this size (--etcdctl-txn-max-rows {}); bench-raw etcd-txn is the raw write limit",
+                settings.etcdctl_txn_max_rows.unwrap_or_default()
+            ));
         }
         if has_restore && has_backup {
             let e = self.entry("etcd.restore.ours", Ours, "linstor-db restore (tar.gz → etcd, verified)");

@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, KvClient, TlsOptions, Txn, TxnOp};
+use etcd_client::{
+    Certificate, Client, ConnectOptions, GetOptions, GetResponse, Identity, KvClient, TlsOptions, Txn, TxnOp,
+    TxnOpResponse,
+};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::{Event, Source, Target};
@@ -26,6 +29,11 @@ use crate::store::EtcdSettings;
 /// notes: 4096-key pages made a 300k-row export 3× slower than one unlimited read); 32768 keys of
 /// LINSTOR's size are a few MiB per response.
 const PAGE_KEYS: i64 = 32_768;
+/// Keys of every table's first page, all read in one transaction when the source opens: most
+/// tables fit, so a small database costs two round trips instead of one per table.
+const FIRST_PAGE_KEYS: i64 = 512;
+/// Range reads per read transaction, well inside etcd's default `--max-txn-ops` of 128.
+const READS_PER_TXN: usize = 64;
 /// Request bytes per write transaction; etcd's default `--max-request-bytes` is 1.5 MiB.
 const TXN_BYTES: usize = 1024 * 1024;
 /// Write transactions in flight at once.
@@ -83,31 +91,56 @@ impl EtcdStore {
         move |source| Error::Etcd { operation, prefix: prefix.clone(), source: Box::new(source) }
     }
 
-    async fn get_value(&mut self, key: &str, revision: i64) -> Result<(Option<String>, i64)> {
-        let options = GetOptions::new().with_revision(revision);
-        let response = self.kv.get(key, Some(options)).await.map_err(self.etcd_error("read", key))?;
+    /// Runs range reads as one transaction, so they see one revision and cost one round trip.
+    async fn read_txn(&mut self, reads: Vec<(Vec<u8>, GetOptions)>, what: &str) -> Result<(i64, Vec<GetResponse>)> {
+        let ops = reads.into_iter().map(|(key, options)| TxnOp::get(key, Some(options))).collect::<Vec<_>>();
+        let response = self.kv.txn(Txn::new().and_then(ops)).await.map_err(self.etcd_error("read", what))?;
         let revision = response.header().map_or(0, |h| h.revision());
-        let value = match response.kvs().first() {
-            Some(kv) => Some(kv.value_str().map_err(self.etcd_error("read", key))?.to_owned()),
-            None => None,
-        };
-        Ok((value, revision))
+        let gets = response
+            .op_responses()
+            .into_iter()
+            .filter_map(|op| match op {
+                TxnOpResponse::Get(get) => Some(get),
+                _ => None,
+            })
+            .collect();
+        Ok((revision, gets))
     }
 
-    async fn count(&mut self, start: &str, revision: i64) -> Result<i64> {
-        let options = GetOptions::new().with_range(prefix_range_end(start)).with_count_only().with_revision(revision);
+    async fn count(&mut self, start: &str) -> Result<i64> {
+        let options = GetOptions::new().with_range(prefix_range_end(start)).with_count_only();
         let response = self.kv.get(start, Some(options)).await.map_err(self.etcd_error("read", start))?;
         Ok(response.count())
     }
 
     /// What the prefix holds: the stored version, an unfinished import, a rollback journal, key count.
-    async fn state(&mut self, revision: i64) -> Result<StoreState> {
+    async fn state(&mut self) -> Result<StoreState> {
         let prefix = self.settings.prefix();
-        let (version, revision) = self.get_value(&format!("{prefix}{DB_VERSION_KEY}"), revision).await?;
-        let (marker, _) = self.get_value(&format!("{prefix}{IMPORT_MARKER_KEY}"), revision).await?;
-        let rollback_keys = self.count(&format!("{}{ROLLBACK_DIR}", self.settings.prefix_raw), revision).await?;
-        let keys = self.count(&prefix, revision).await?;
-        Ok(StoreState { revision, version, marker, rollback_keys, keys })
+        let rollback = format!("{}{ROLLBACK_DIR}", self.settings.prefix_raw);
+        let count = |start: &str| GetOptions::new().with_range(prefix_range_end(start)).with_count_only();
+        let reads = vec![
+            (format!("{prefix}{DB_VERSION_KEY}").into_bytes(), GetOptions::new()),
+            (format!("{prefix}{IMPORT_MARKER_KEY}").into_bytes(), GetOptions::new()),
+            (rollback.clone().into_bytes(), count(&rollback)),
+            (prefix.clone().into_bytes(), count(&prefix)),
+        ];
+        let (revision, gets) = self.read_txn(reads, &prefix).await?;
+        let [version, marker, rollback, keys] = gets.as_slice() else {
+            return Err(Error::Internal(format!("etcd answered {} of 4 reads of {prefix}", gets.len())));
+        };
+        let value = |get: &GetResponse| -> Result<Option<String>> {
+            match get.kvs().first() {
+                Some(kv) => Ok(Some(kv.value_str().map_err(self.etcd_error("read", &prefix))?.to_owned())),
+                None => Ok(None),
+            }
+        };
+        Ok(StoreState {
+            revision,
+            version: value(version)?,
+            marker: value(marker)?,
+            rollback_keys: rollback.count(),
+            keys: keys.count(),
+        })
     }
 
     /// Runs transactions of puts/deletes, several in flight, each within the count and byte limits.
@@ -191,7 +224,11 @@ pub struct EtcdSource {
     store: EtcdStore,
     revision: i64,
     tables: std::slice::Iter<'static, Table>,
+    /// The first page of each table not started yet, in schema order.
+    first_pages: std::collections::VecDeque<GetResponse>,
     reading: Option<TableRead>,
+    /// Rows of the current table's first page, not emitted yet.
+    first_rows: Vec<Row>,
 }
 
 struct TableRead {
@@ -205,20 +242,59 @@ struct TableRead {
 impl EtcdSource {
     /// A source over `store` (nothing is read until [`Source::open`]).
     pub fn new(store: EtcdStore) -> EtcdSource {
-        EtcdSource { store, revision: 0, tables: [].iter(), reading: None }
+        EtcdSource {
+            store,
+            revision: 0,
+            tables: [].iter(),
+            first_pages: Default::default(),
+            reading: None,
+            first_rows: Vec::new(),
+        }
     }
 
+    /// Reads the first page of every table at the source's revision.
+    async fn read_first_pages(&mut self, tables: &'static [Table]) -> Result<()> {
+        let prefix = self.store.settings.prefix();
+        for chunk in tables.chunks(READS_PER_TXN) {
+            let reads = chunk
+                .iter()
+                .map(|table| {
+                    let start = table_prefix(&prefix, table);
+                    let options = GetOptions::new()
+                        .with_range(prefix_range_end(&start))
+                        .with_limit(FIRST_PAGE_KEYS)
+                        .with_revision(self.revision);
+                    (start.into_bytes(), options)
+                })
+                .collect();
+            let (_, pages) = self.store.read_txn(reads, &prefix).await?;
+            if pages.len() != chunk.len() {
+                return Err(Error::Internal(format!("etcd answered {} of {} reads", pages.len(), chunk.len())));
+            }
+            self.first_pages.extend(pages);
+        }
+        Ok(())
+    }
+
+    /// Reads the current table's next page.
     async fn read_page(&mut self) -> Result<Vec<Row>> {
-        let Some(read) = self.reading.as_mut() else { return Ok(Vec::new()) };
+        let Some(read) = self.reading.as_ref() else { return Ok(Vec::new()) };
         let options =
             GetOptions::new().with_range(read.end_key.clone()).with_limit(PAGE_KEYS).with_revision(self.revision);
         let prefix = table_prefix(&self.store.settings.prefix(), read.table);
-        let mut response = self
+        let response = self
             .store
             .kv
             .get(read.next_key.clone(), Some(options))
             .await
             .map_err(self.store.etcd_error("read", &prefix))?;
+        self.take_page(response)
+    }
+
+    /// Assembles a page's keys into rows and moves the current table past it.
+    fn take_page(&mut self, mut response: GetResponse) -> Result<Vec<Row>> {
+        let Some(read) = self.reading.as_mut() else { return Ok(Vec::new()) };
+        let prefix = table_prefix(&self.store.settings.prefix(), read.table);
         let more = response.more();
         let mut rows = Vec::new();
         let kvs = response.take_kvs();
@@ -249,10 +325,12 @@ impl Source for EtcdSource {
     }
 
     async fn open(&mut self) -> Result<ExportMeta> {
-        let state = self.store.state(0).await?;
+        let state = self.store.state().await?;
         self.revision = state.revision;
         let release = release_of(&self.store.describe(), &self.store.settings, &state)?;
-        self.tables = release.data_version.schema().tables.iter();
+        let tables = &release.data_version.schema().tables;
+        self.read_first_pages(tables).await?;
+        self.tables = tables.iter();
         let now = now_ms();
         Ok(ExportMeta::for_release(release, "etcd", now))
     }
@@ -270,7 +348,15 @@ impl Source for EtcdSource {
                         assembler: RowAssembler::new(&self.store.settings.prefix(), table),
                         done: false,
                     });
+                    let first_page = self
+                        .first_pages
+                        .pop_front()
+                        .ok_or_else(|| Error::Internal(format!("no first page read for table {}", table.name)))?;
+                    self.first_rows = self.take_page(first_page)?;
                     return Ok(Some(Event::TableStart(table)));
+                }
+                Some(_) if !self.first_rows.is_empty() => {
+                    return Ok(Some(Event::Rows(std::mem::take(&mut self.first_rows))));
                 }
                 Some(read) if read.done => {
                     if read.assembler.skipped_keys > 0 {
@@ -401,7 +487,7 @@ impl Target for EtcdTarget {
                 ),
             });
         }
-        let state = self.store.state(0).await?;
+        let state = self.store.state().await?;
         if let Some(marker) = state.marker {
             return if replace { Ok(()) } else { Err(Error::IncompleteImport { store, detail: marker }) };
         }
@@ -483,7 +569,7 @@ impl Target for EtcdTarget {
         if !self.wrote_access_types {
             if let Some(table) = meta.data_version.schema().table("SEC_ACCESS_TYPES") {
                 let start = table_prefix(&prefix, table);
-                if self.store.count(&start, 0).await? == 0 {
+                if self.store.count(&start).await? == 0 {
                     let ops = self.access_type_ops(table);
                     self.store.run_ops(ops).await?;
                 }

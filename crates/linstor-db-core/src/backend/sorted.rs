@@ -1,7 +1,8 @@
 //! A [`Source`] adapter that emits each table's rows sorted by primary key — the order of LINSTOR's
 //! own etcd export (`TreeSet` of composed keys) — whatever order the store returned them in (the
-//! Kubernetes API lists by hash name). Memory stays bounded: runs of [`RUN_ROWS`] rows are sorted in
-//! memory, and larger tables are spilled to anonymous temporary files and merged.
+//! Kubernetes API lists by hash name, etcd by key bytes, where `/` after a key sorts differently).
+//! Memory stays bounded: runs of about [`RUN_BYTES`] are sorted in memory, and larger tables are
+//! spilled to anonymous temporary files and merged.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -16,15 +17,17 @@ use crate::export::ExportMeta;
 use crate::row::{Row, Value};
 use crate::schema::Table;
 
-/// Rows sorted in memory before a run is spilled to disk.
-pub const RUN_ROWS: usize = 65_536;
+/// Estimated heap bytes of rows sorted in memory before a run is spilled to disk. Bytes, not rows,
+/// so that wide tables cannot push jobs holding two sorted sources (verify, restore, migrate)
+/// towards their memory limit.
+pub const RUN_BYTES: usize = 8 << 20;
 /// Rows per emitted batch.
 const BATCH: usize = 1024;
 
 /// Sorts the rows of every table of `inner` by their formatted primary key.
 pub struct SortedSource<S> {
     inner: S,
-    run_rows: usize,
+    run_bytes: usize,
     output: Option<Output>,
 }
 
@@ -36,25 +39,29 @@ enum Output {
 impl<S: Source> SortedSource<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> SortedSource<S> {
-        SortedSource::with_run_rows(inner, RUN_ROWS)
+        SortedSource::with_run_bytes(inner, RUN_BYTES)
     }
 
-    /// Wraps `inner`, spilling runs of `run_rows` rows (small values test the merge).
-    pub fn with_run_rows(inner: S, run_rows: usize) -> SortedSource<S> {
-        SortedSource { inner, run_rows: run_rows.max(1), output: None }
+    /// Wraps `inner`, spilling runs of about `run_bytes` (small values test the merge).
+    pub fn with_run_bytes(inner: S, run_bytes: usize) -> SortedSource<S> {
+        SortedSource { inner, run_bytes, output: None }
     }
 
     /// Reads the current table to its end, sorting; leaves the sorted output ready.
     async fn sort_table(&mut self, table: &'static Table) -> Result<()> {
         let mut run: Vec<(String, Row)> = Vec::new();
+        let mut run_bytes = 0;
         let mut spilled: Vec<File> = Vec::new();
         loop {
             match self.inner.next_event().await? {
                 Some(Event::Rows(rows)) => {
                     for row in rows {
-                        run.push((row.formatted_key(table), row));
-                        if run.len() >= self.run_rows {
+                        let key = row.formatted_key(table);
+                        run_bytes += heap_size(&key, &row);
+                        run.push((key, row));
+                        if run_bytes >= self.run_bytes {
                             spilled.push(spill(&mut run)?);
+                            run_bytes = 0;
                         }
                     }
                 }
@@ -109,6 +116,19 @@ impl<S: Source> Source for SortedSource<S> {
             None => Ok(None),
         }
     }
+}
+
+/// Heap bytes held by one buffered row: its key, its cells and their texts, plus the run's slot.
+fn heap_size(key: &str, row: &Row) -> usize {
+    let texts: usize = row
+        .cells
+        .iter()
+        .map(|cell| match cell {
+            Some(Value::Text(s)) => s.len(),
+            _ => 0,
+        })
+        .sum();
+    std::mem::size_of::<(String, Row)>() + key.len() + row.cells.len() * std::mem::size_of::<Option<Value>>() + texts
 }
 
 /// Writes a sorted run to an anonymous temporary file and empties `run`.
@@ -264,7 +284,7 @@ mod tests {
         let plan = Plan::for_rows(5000, 3, DataVersion::V1_31_1);
         let unsorted = drain(&mut GeneratedSource::new(plan.clone())).await;
         let in_memory = drain(&mut SortedSource::new(GeneratedSource::new(plan.clone()))).await;
-        let spilled = drain(&mut SortedSource::with_run_rows(GeneratedSource::new(plan), 7)).await;
+        let spilled = drain(&mut SortedSource::with_run_bytes(GeneratedSource::new(plan), 2048)).await;
         assert_eq!(in_memory, spilled);
         for ((name, raw), (sorted_name, sorted)) in unsorted.iter().zip(&in_memory) {
             assert_eq!(name, sorted_name);
