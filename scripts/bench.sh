@@ -3,41 +3,63 @@
 # etcd / Kubernetes baselines, Go) and kubectl v1.34.4 (pinned upstream module), then for each size
 # generates a LINSTOR database and measures export, import, backup, restore and migrate against
 # etcdctl, kubectl and the raw baselines on a throwaway etcd and a real kube-apiserver on loopback.
-# Results go to benchmarks/results.json; BENCHMARKS.md is regenerated from them (with
+# Results go to benchmarks/results-*.json; BENCHMARKS.md is regenerated from them (with
 # benchmarks/notes.md, the hand-written analysis, inserted after the header).
 #
-#   bash scripts/bench.sh                      # 10 000, 100 000 and 1 000 000 rows
-#   bash scripts/bench.sh 10000                # one size
-#   BENCH_ARGS="--kubectl-max-rows 100000" bash scripts/bench.sh 10000 100000 1000000
+#   bash scripts/bench.sh            # the full run (below), about 2 hours on 2 cores
+#   bash scripts/bench.sh 10000      # one size, every job and baseline (results: benchmarks/results.json)
+#   BENCH_ARGS="--trials 1" bash scripts/bench.sh 10000 100000
+#
+# The full run: 10 000 rows with every job and baseline (3 trials, 1 of kubectl); 100 000 rows the
+# same with one trial of each Kubernetes write; 1 000 000 rows with every etcd job and baseline
+# (except one `etcdctl` process per transaction: 31 000 processes) and, of Kubernetes, migrate only
+# (each 1M-object Kubernetes write takes 20-40 min here; migrate covers the etcd read, the archive,
+# the Kubernetes write and the verification that reads Kubernetes back).
 #
 # Environment: BENCH_ARGS (more `linstor-db-bench run` options, see `linstor-db-bench run --help`),
-# BENCH_LABEL (title line of the report), BENCH_RESULTS (results file), BENCH_WORK (scratch dir).
-# Run it on a quiet machine: other load shows up in the numbers (the report records the load average).
+# BENCH_LABEL (title line of the report), BENCH_RESULTS (results file of an explicit-size run),
+# BENCH_WORK (scratch dir). Run it on a quiet machine: other load shows up in the numbers (the
+# report records the load average).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-sizes=("$@")
-[ ${#sizes[@]} -gt 0 ] || sizes=(10000 100000 1000000)
-results=${BENCH_RESULTS:-benchmarks/results.json}
-label=${BENCH_LABEL:-"Benchmark run of $(date -u +%Y-%m-%d), sizes ${sizes[*]}"}
-
 cargo build --release --locked -p linstor-db-cli -p linstor-db-bench
 bench_raw=$(bash tools/bench-raw/build.sh)
 kubectl=$(bash tools/kubectl/build.sh)
-mkdir -p "$(dirname "$results")"
+mkdir -p benchmarks
 
-# shellcheck disable=SC2086
-target/release/linstor-db-bench run \
-  --rows "${sizes[@]}" \
-  --results "$results" \
-  --work-dir "${BENCH_WORK:-${TMPDIR:-/tmp}/linstor-db-bench}" \
-  --label "$label" \
-  --reproduce "bash scripts/bench.sh ${sizes[*]}${BENCH_ARGS:+  # with BENCH_ARGS=\"$BENCH_ARGS\"}" \
-  --linstor-db target/release/linstor-db \
-  --bench-raw "$bench_raw" \
-  --kubectl "$kubectl" \
-  ${BENCH_ARGS:-}
+# run RESULTS REPRODUCE SIZE... [-- OPTIONS...]
+run() {
+  local results=$1 reproduce=$2; shift 2
+  local sizes=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do sizes+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  # shellcheck disable=SC2086
+  target/release/linstor-db-bench run \
+    --rows "${sizes[@]}" \
+    --results "$results" \
+    --work-dir "${BENCH_WORK:-${TMPDIR:-/tmp}/linstor-db-bench}" \
+    --label "${BENCH_LABEL:-"Benchmark run of $(date -u +%Y-%m-%d)"}" \
+    --reproduce "$reproduce" \
+    --linstor-db target/release/linstor-db \
+    --bench-raw "$bench_raw" \
+    --kubectl "$kubectl" \
+    "$@" ${BENCH_ARGS:-}
+}
+
+if [ $# -gt 0 ]; then
+  results=${BENCH_RESULTS:-benchmarks/results.json}
+  run "$results" "bash scripts/bench.sh $*${BENCH_ARGS:+  # with BENCH_ARGS=\"$BENCH_ARGS\"}" "$@"
+  all=("$results")
+else
+  reproduce="bash scripts/bench.sh${BENCH_ARGS:+  # with BENCH_ARGS=\"$BENCH_ARGS\"}"
+  run benchmarks/results-10k.json "$reproduce" 10000
+  run benchmarks/results-100k.json "$reproduce" 100000 -- --k8s-write-trials 1
+  run benchmarks/results-1m.json "$reproduce" 1000000 -- \
+    --etcdctl-txn-max-rows 100000 --k8s-migrate-only-above 100000
+  all=(benchmarks/results-10k.json benchmarks/results-100k.json benchmarks/results-1m.json)
+fi
 notes=()
 [ -f benchmarks/notes.md ] && notes=(--notes benchmarks/notes.md)
-target/release/linstor-db-bench report --results "$results" "${notes[@]}" --out BENCHMARKS.md
+target/release/linstor-db-bench report --results "${all[@]}" "${notes[@]}" --out BENCHMARKS.md

@@ -82,6 +82,9 @@ struct RunArgs {
     /// Skip Kubernetes entirely above this many rows.
     #[arg(long)]
     k8s_max_rows: Option<u64>,
+    /// Above this many rows, of the Kubernetes jobs run only migrate (no Kubernetes baselines).
+    #[arg(long)]
+    k8s_migrate_only_above: Option<u64>,
     /// Skip the `etcdctl txn` baseline (one process per 128-put transaction) above this many rows.
     #[arg(long)]
     etcdctl_txn_max_rows: Option<u64>,
@@ -175,6 +178,7 @@ fn run(args: RunArgs) -> Result<()> {
         kubectl_max_rows: args.kubectl_max_rows,
         k8s_max_rows: args.k8s_max_rows,
         etcdctl_txn_max_rows: args.etcdctl_txn_max_rows,
+        k8s_migrate_only_above: args.k8s_migrate_only_above,
         etcd_txn_concurrency: args.etcd_txn_concurrency,
         raw_list_concurrency: args.raw_list_concurrency,
         raw_create_concurrency: args.raw_create_concurrency,

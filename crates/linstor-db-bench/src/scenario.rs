@@ -14,6 +14,7 @@ use crate::tools::Tools;
 
 /// The LINSTOR prefix in etcd (default configuration).
 const PREFIX: &str = "/LINSTOR/";
+const MIGRATE_LABEL: &str = "linstor-db migrate (etcd → k8s: backup, write, verify)";
 
 /// How many times to run what, and how hard the raw baselines push.
 #[derive(Debug, Clone)]
@@ -28,6 +29,10 @@ pub struct Settings {
     pub kubectl_max_rows: Option<u64>,
     /// Skip Kubernetes entirely above this many rows.
     pub k8s_max_rows: Option<u64>,
+    /// Above this many rows, of the Kubernetes jobs run only `migrate` (each 1M-row Kubernetes write
+    /// takes tens of minutes on a small machine; migrate exercises every path: etcd read, archive,
+    /// Kubernetes write, and the verification that reads Kubernetes back).
+    pub k8s_migrate_only_above: Option<u64>,
     /// Skip the `etcdctl txn` baseline (one process per transaction) above this many rows.
     pub etcdctl_txn_max_rows: Option<u64>,
     /// Transactions in flight of the raw etcd writer (ours uses 8).
@@ -318,7 +323,34 @@ impl Bench<'_> {
             ));
             return Ok(());
         }
+        if settings.k8s_migrate_only_above.is_some_and(|max| self.size.rows_requested > max) {
+            self.size.notes.push(format!(
+                "Of the Kubernetes jobs only migrate ran at this size (--k8s-migrate-only-above {}): no Kubernetes baselines",
+                settings.k8s_migrate_only_above.unwrap_or_default()
+            ));
+            return self.migrate_only(&source);
+        }
         self.kubernetes(&source, &export_arg, has_backup, has_restore, has_migrate)
+    }
+
+    /// `migrate` etcd → k8s into a fresh API server, alone.
+    fn migrate_only(&mut self, source: &Etcd) -> Result<()> {
+        // One custom resource per row, plus LinstorVersion (as every full run's import shows).
+        let objects = self.size.rows + 1;
+        let e = self.entry("migrate.ours", crate::model::Side::Ours, MIGRATE_LABEL);
+        let backup = self.path("migrate-backup.tar.gz");
+        self.log("starting a kube-apiserver for migrate");
+        let target = ApiServer::start(self.tools)?;
+        let cmd = self.migrate_cmd(source, &target, &backup);
+        self.write_trial(e, &cmd, &WriteTarget::K8s(target), objects)?;
+        self.size.k8s_objects = Some(objects);
+        Ok(())
+    }
+
+    fn migrate_cmd(&self, source: &Etcd, target: &ApiServer, backup: &Path) -> Cmd {
+        self.ours(&["--kubeconfig", target.kubeconfig(), "migrate", "--from", &source.address(), "--to", "k8s"])
+            .arg("--backup-to")
+            .arg(backup.display().to_string())
     }
 
     fn kubernetes(
@@ -494,15 +526,12 @@ impl Bench<'_> {
             }
         }
         if has_migrate {
-            let e = self.entry("migrate.ours", Ours, "linstor-db migrate (etcd → k8s: backup, write, verify)");
+            let e = self.entry("migrate.ours", Ours, MIGRATE_LABEL);
             let backup = self.path("migrate-backup.tar.gz");
             for _ in 0..write_trials {
                 let _ = fs::remove_file(&backup);
                 let target = ApiServer::start(tools)?;
-                let cmd = self
-                    .ours(&["--kubeconfig", target.kubeconfig(), "migrate", "--from", &source.address(), "--to", "k8s"])
-                    .arg("--backup-to")
-                    .arg(backup.display().to_string());
+                let cmd = self.migrate_cmd(source, &target, &backup);
                 self.write_trial(e, &cmd, &WriteTarget::K8s(target), objects)?;
             }
         }

