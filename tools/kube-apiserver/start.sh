@@ -159,6 +159,8 @@ SERVER=https://127.0.0.1:$APISERVER_PORT
 ETCD_URL=http://127.0.0.1:$ETCD_CLIENT_PORT
 
 # --- etcd ---------------------------------------------------------------------------
+# 8 GiB, etcd's largest recommended quota: the 2 GiB default is close to what 1M LINSTOR rows take
+# (about 1.2 KiB per custom resource), and the benchmark writes that many.
 mkdir -p "$DIR/etcd"
 chmod 700 "$DIR/etcd"
 "$ETCD" \
@@ -172,7 +174,7 @@ chmod 700 "$DIR/etcd"
   --initial-cluster-state=new \
   --initial-cluster-token="linstor-db-test-$$" \
   --snapshot-count=100000 \
-  --quota-backend-bytes=$((2 * 1024 * 1024 * 1024)) \
+  --quota-backend-bytes=$((8 * 1024 * 1024 * 1024)) \
   </dev/null >"$DIR/etcd.log" 2>&1 &
 ETCD_PID=$!
 

@@ -36,6 +36,10 @@ const FIELD_MANAGER: &str = "linstor-db";
 /// Annotation on `LinstorVersion` while an import runs (with `spec.version` = -1, which LINSTOR 1.34
 /// refuses as "too old" and LINSTOR 1.33 cannot migrate from).
 pub const IMPORT_MARKER_ANNOTATION: &str = "linstor-db/import-in-progress";
+/// How long transient errors are retried, whatever `request_retries` says: a busy API server's etcd
+/// answers "request timed out" for 10 s and more (seen while writing 1M rows), and giving up then
+/// would leave a half-written import.
+const RETRY_PATIENCE: Duration = Duration::from_secs(60);
 /// `LinstorVersion.spec.version` while an import runs.
 pub const BLOCKING_K8S_VERSION: i64 = -1;
 
@@ -175,10 +179,14 @@ impl K8sStore {
     {
         let mut delay = Duration::from_millis(100);
         let mut attempt = 0;
+        let patience = tokio::time::Instant::now() + RETRY_PATIENCE;
         loop {
             match call().await {
                 Ok(value) => return Ok(value),
-                Err(e) if attempt < self.settings.request_retries && transient(&e) => {
+                Err(e)
+                    if transient(&e)
+                        && (attempt < self.settings.request_retries || tokio::time::Instant::now() < patience) =>
+                {
                     attempt += 1;
                     tracing::debug!(verb, resource, attempt, error = %e, "retrying");
                     tokio::time::sleep(delay).await;
