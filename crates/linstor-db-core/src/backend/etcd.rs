@@ -106,8 +106,7 @@ impl EtcdStore {
     }
 
     async fn count(&mut self, start: &str) -> Result<i64> {
-        let options = GetOptions::new().with_range(prefix_range_end(start)).with_count_only();
-        let response = self.kv.get(start, Some(options)).await.map_err(self.etcd_error("read", start))?;
+        let response = self.kv.get(start, Some(count_options(start))).await.map_err(self.etcd_error("read", start))?;
         Ok(response.count())
     }
 
@@ -115,12 +114,11 @@ impl EtcdStore {
     async fn state(&mut self) -> Result<StoreState> {
         let prefix = self.settings.prefix();
         let rollback = format!("{}{ROLLBACK_DIR}", self.settings.prefix_raw);
-        let count = |start: &str| GetOptions::new().with_range(prefix_range_end(start)).with_count_only();
         let reads = vec![
             (format!("{prefix}{DB_VERSION_KEY}").into_bytes(), GetOptions::new()),
             (format!("{prefix}{IMPORT_MARKER_KEY}").into_bytes(), GetOptions::new()),
-            (rollback.clone().into_bytes(), count(&rollback)),
-            (prefix.clone().into_bytes(), count(&prefix)),
+            (rollback.clone().into_bytes(), count_options(&rollback)),
+            (prefix.clone().into_bytes(), count_options(&prefix)),
         ];
         let (revision, gets) = self.read_txn(reads, &prefix).await?;
         let [version, marker, rollback, keys] = gets.as_slice() else {
@@ -175,6 +173,11 @@ impl EtcdStore {
         }
         Ok(())
     }
+}
+
+/// Counts the keys starting with `start`.
+fn count_options(start: &str) -> GetOptions {
+    GetOptions::new().with_range(prefix_range_end(start)).with_count_only()
 }
 
 struct StoreState {
@@ -245,6 +248,15 @@ struct TableRead {
     end_key: Vec<u8>,
     assembler: RowAssembler<'static>,
     done: bool,
+}
+
+impl Drop for TableRead {
+    /// A read given up (an error, a cancelled job) does not leave its next page loading.
+    fn drop(&mut self) {
+        if let Some(request) = &self.next_page {
+            request.abort();
+        }
+    }
 }
 
 impl EtcdSource {
