@@ -82,9 +82,10 @@ struct RunArgs {
     /// Skip Kubernetes entirely above this many rows.
     #[arg(long)]
     k8s_max_rows: Option<u64>,
-    /// Above this many rows, of the Kubernetes jobs run only migrate (no Kubernetes baselines).
+    /// Above this many rows, the only Kubernetes write is migrate (no import, restore or create
+    /// baselines); the reads and their baselines then run on what migrate wrote.
     #[arg(long)]
-    k8s_migrate_only_above: Option<u64>,
+    k8s_migrate_only_write_above: Option<u64>,
     /// Skip the `etcdctl txn` baseline (one process per 128-put transaction) above this many rows.
     #[arg(long)]
     etcdctl_txn_max_rows: Option<u64>,
@@ -178,7 +179,7 @@ fn run(args: RunArgs) -> Result<()> {
         kubectl_max_rows: args.kubectl_max_rows,
         k8s_max_rows: args.k8s_max_rows,
         etcdctl_txn_max_rows: args.etcdctl_txn_max_rows,
-        k8s_migrate_only_above: args.k8s_migrate_only_above,
+        k8s_migrate_only_write_above: args.k8s_migrate_only_write_above,
         etcd_txn_concurrency: args.etcd_txn_concurrency,
         raw_list_concurrency: args.raw_list_concurrency,
         raw_create_concurrency: args.raw_create_concurrency,
@@ -197,6 +198,14 @@ fn run(args: RunArgs) -> Result<()> {
             ("one trial of everything above", format!("{} rows", args.one_trial_above)),
             ("kubectl baselines up to", args.kubectl_max_rows.map_or("every size".into(), |n| format!("{n} rows"))),
             ("Kubernetes up to", args.k8s_max_rows.map_or("every size".into(), |n| format!("{n} rows"))),
+            (
+                "Kubernetes writes other than migrate up to",
+                args.k8s_migrate_only_write_above.map_or("every size".into(), |n| format!("{n} rows")),
+            ),
+            (
+                "kube-apiserver extra flags (KUBE_APISERVER_EXTRA_ARGS)",
+                std::env::var("KUBE_APISERVER_EXTRA_ARGS").ok().filter(|a| !a.is_empty()).unwrap_or("none".into()),
+            ),
             (
                 "etcdctl txn baseline up to",
                 args.etcdctl_txn_max_rows.map_or("every size".into(), |n| format!("{n} rows")),

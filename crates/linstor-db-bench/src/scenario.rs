@@ -29,10 +29,11 @@ pub struct Settings {
     pub kubectl_max_rows: Option<u64>,
     /// Skip Kubernetes entirely above this many rows.
     pub k8s_max_rows: Option<u64>,
-    /// Above this many rows, of the Kubernetes jobs run only `migrate` (each 1M-row Kubernetes write
+    /// Above this many rows, the only Kubernetes write is `migrate` (each 1M-row Kubernetes write
     /// takes tens of minutes on a small machine; migrate exercises every path: etcd read, archive,
-    /// Kubernetes write, and the verification that reads Kubernetes back).
-    pub k8s_migrate_only_above: Option<u64>,
+    /// Kubernetes write, and the verification that reads Kubernetes back); the Kubernetes reads and
+    /// their baselines run on what it wrote.
+    pub k8s_migrate_only_write_above: Option<u64>,
     /// Skip the `etcdctl txn` baseline (one process per transaction) above this many rows.
     pub etcdctl_txn_max_rows: Option<u64>,
     /// Transactions in flight of the raw etcd writer (ours uses 8).
@@ -88,9 +89,9 @@ struct Bench<'a> {
 }
 
 /// What a write trial needs: a fresh target and a way to count what landed in it.
-enum WriteTarget {
-    Etcd(Etcd),
-    K8s(ApiServer),
+enum WriteTarget<'a> {
+    Etcd(&'a Etcd),
+    K8s(&'a ApiServer),
 }
 
 impl Bench<'_> {
@@ -250,7 +251,7 @@ impl Bench<'_> {
         for _ in 0..trials {
             let target = self.fresh_etcd()?;
             let cmd = self.ours(&["import-db", "--to", &target.address(), &export_arg]);
-            self.write_trial(e, &cmd, &WriteTarget::Etcd(target), keys)?;
+            self.write_trial(e, &cmd, &WriteTarget::Etcd(&target), keys)?;
         }
         let concurrency = settings.etcd_txn_concurrency.to_string();
         let e = self.entry(
@@ -263,7 +264,7 @@ impl Bench<'_> {
             let cmd = Cmd::new(&tools.bench_raw, &["etcd-txn", "-ops", "128", "-c", &concurrency])
                 .args(&["-endpoints", &target.endpoint])
                 .arg(kv_json.display().to_string());
-            self.write_trial(e, &cmd, &WriteTarget::Etcd(target), keys)?;
+            self.write_trial(e, &cmd, &WriteTarget::Etcd(&target), keys)?;
         }
         if settings.etcd_txn_concurrency != 32 {
             let e = self.entry("etcd.txn.raw32", Baseline, "bench-raw etcd-txn (128 puts/txn, 32 in flight)");
@@ -272,7 +273,7 @@ impl Bench<'_> {
                 let cmd = Cmd::new(&tools.bench_raw, &["etcd-txn", "-ops", "128", "-c", "32"])
                     .args(&["-endpoints", &target.endpoint])
                     .arg(kv_json.display().to_string());
-                self.write_trial(e, &cmd, &WriteTarget::Etcd(target), keys)?;
+                self.write_trial(e, &cmd, &WriteTarget::Etcd(&target), keys)?;
             }
         }
         if settings.etcdctl_txn_max_rows.is_none_or(|max| self.size.rows_requested <= max) {
@@ -290,7 +291,7 @@ impl Bench<'_> {
                     ep = target.endpoint,
                 );
                 let cmd = Cmd::shell(script).env("ETCDCTL_API", "3");
-                self.write_trial(e, &cmd, &WriteTarget::Etcd(target), keys)?;
+                self.write_trial(e, &cmd, &WriteTarget::Etcd(&target), keys)?;
             }
         } else {
             self.size.notes.push(format!(
@@ -304,7 +305,7 @@ impl Bench<'_> {
                 let target = self.fresh_etcd()?;
                 let cmd =
                     self.ours(&["restore", "--from", &etcd_backup.display().to_string(), "--to", &target.address()]);
-                self.write_trial(e, &cmd, &WriteTarget::Etcd(target), keys)?;
+                self.write_trial(e, &cmd, &WriteTarget::Etcd(&target), keys)?;
             }
         }
 
@@ -323,27 +324,30 @@ impl Bench<'_> {
             ));
             return Ok(());
         }
-        if settings.k8s_migrate_only_above.is_some_and(|max| self.size.rows_requested > max) {
+        if settings.k8s_migrate_only_write_above.is_some_and(|max| self.size.rows_requested > max) {
             self.size.notes.push(format!(
-                "Of the Kubernetes jobs only migrate ran at this size (--k8s-migrate-only-above {}): no Kubernetes baselines",
-                settings.k8s_migrate_only_above.unwrap_or_default()
+                "The only Kubernetes write at this size is migrate (--k8s-migrate-only-write-above {}): \
+                 no import, restore or create baselines; the reads ran on what migrate wrote",
+                settings.k8s_migrate_only_write_above.unwrap_or_default()
             ));
-            return self.migrate_only(&source);
+            return self.migrate_then_reads(&source, has_backup);
         }
         self.kubernetes(&source, &export_arg, has_backup, has_restore, has_migrate)
     }
 
-    /// `migrate` etcd → k8s into a fresh API server, alone.
-    fn migrate_only(&mut self, source: &Etcd) -> Result<()> {
+    /// `migrate` etcd → k8s into a fresh API server, then every Kubernetes read of it.
+    fn migrate_then_reads(&mut self, source: &Etcd, has_backup: bool) -> Result<()> {
         // One custom resource per row, plus LinstorVersion (as every full run's import shows).
         let objects = self.size.rows + 1;
         let e = self.entry("migrate.ours", crate::model::Side::Ours, MIGRATE_LABEL);
         let backup = self.path("migrate-backup.tar.gz");
         self.log("starting a kube-apiserver for migrate");
-        let target = ApiServer::start(self.tools)?;
-        let cmd = self.migrate_cmd(source, &target, &backup);
-        self.write_trial(e, &cmd, &WriteTarget::K8s(target), objects)?;
+        let cluster = ApiServer::start(self.tools)?;
+        let cmd = self.migrate_cmd(source, &cluster, &backup);
+        self.write_trial(e, &cmd, &WriteTarget::K8s(&cluster), objects)?;
         self.size.k8s_objects = Some(objects);
+        self.k8s_reads(source, &cluster, objects, has_backup)?;
+        self.compare_k8s();
         Ok(())
     }
 
@@ -353,41 +357,28 @@ impl Bench<'_> {
             .arg(backup.display().to_string())
     }
 
-    fn kubernetes(
-        &mut self,
-        source: &Etcd,
-        export_arg: &str,
-        has_backup: bool,
-        has_restore: bool,
-        has_migrate: bool,
-    ) -> Result<()> {
+    /// Whether the kubectl baselines run at this size.
+    fn with_kubectl(&self) -> bool {
+        self.settings.kubectl_max_rows.is_none_or(|max| self.size.rows_requested <= max)
+    }
+
+    /// `PATH` with the pinned kubectl first.
+    fn kubectl_path_env(&self) -> String {
+        let kubectl_dir = Path::new(&self.tools.kubectl).parent().map(Path::to_path_buf).unwrap_or_default();
+        format!("{}:{}", kubectl_dir.display(), std::env::var("PATH").unwrap_or_default())
+    }
+
+    /// Every Kubernetes read (ours, raw, kubectl) of `cluster`, which holds `objects` objects of the
+    /// source's rows; leaves the backups in `backup-k8s.tar.gz` and `kubectl-backup/`.
+    fn k8s_reads(&mut self, source: &Etcd, cluster: &ApiServer, objects: u64, has_backup: bool) -> Result<()> {
         use crate::model::Side::{Baseline, Ours};
         let settings = self.settings.clone();
         let tools = self.tools;
         let trials = settings.trials.max(1);
-        let write_trials = settings.k8s_write_trials.max(1);
-        let with_kubectl = settings.kubectl_max_rows.is_none_or(|max| self.size.rows_requested <= max);
+        let with_kubectl = self.with_kubectl();
         let kubectl_trials = settings.kubectl_trials.max(1);
-        let kubectl_dir = Path::new(&tools.kubectl).parent().map(Path::to_path_buf).unwrap_or_default();
-        let path_env = format!("{}:{}", kubectl_dir.display(), std::env::var("PATH").unwrap_or_default());
-
-        // The first import's API server is the source of every Kubernetes read.
-        self.log("starting the source kube-apiserver");
-        let import = self.entry("k8s.import.ours", Ours, "linstor-db import-db (export file → k8s)");
-        let cluster = ApiServer::start(tools)?;
+        let path_env = self.kubectl_path_env();
         let kubeconfig = cluster.kubeconfig().to_owned();
-        let cmd = self.ours(&["--kubeconfig", &kubeconfig, "import-db", "--to", "k8s", export_arg]);
-        self.trial(import, &cmd, &cluster.pids())?;
-        let objects = cluster.object_count(tools)?;
-        ensure!(
-            objects > self.size.rows,
-            "{objects} custom resources after importing {} rows (expected one per row plus bookkeeping)",
-            self.size.rows
-        );
-        self.size.k8s_objects = Some(objects);
-        self.check(import, format!("{objects} custom resources counted in each fresh target"));
-
-        // --- reads
         let k8s_export = self.path("export-k8s.json");
         let e = self.entry("k8s.export.ours", Ours, "linstor-db export-db (k8s → export file)");
         for _ in 0..trials {
@@ -461,6 +452,44 @@ impl Bench<'_> {
                 settings.kubectl_max_rows.unwrap_or_default()
             ));
         }
+        Ok(())
+    }
+
+    fn kubernetes(
+        &mut self,
+        source: &Etcd,
+        export_arg: &str,
+        has_backup: bool,
+        has_restore: bool,
+        has_migrate: bool,
+    ) -> Result<()> {
+        use crate::model::Side::{Baseline, Ours};
+        let settings = self.settings.clone();
+        let tools = self.tools;
+        let write_trials = settings.k8s_write_trials.max(1);
+        let with_kubectl = self.with_kubectl();
+        let kubectl_trials = settings.kubectl_trials.max(1);
+        let path_env = self.kubectl_path_env();
+
+        // The first import's API server is the source of every Kubernetes read.
+        self.log("starting the source kube-apiserver");
+        let import = self.entry("k8s.import.ours", Ours, "linstor-db import-db (export file → k8s)");
+        let cluster = ApiServer::start(tools)?;
+        let kubeconfig = cluster.kubeconfig().to_owned();
+        let cmd = self.ours(&["--kubeconfig", &kubeconfig, "import-db", "--to", "k8s", export_arg]);
+        self.trial(import, &cmd, &cluster.pids())?;
+        let objects = cluster.object_count(tools)?;
+        ensure!(
+            objects > self.size.rows,
+            "{objects} custom resources after importing {} rows (expected one per row plus bookkeeping)",
+            self.size.rows
+        );
+        self.size.k8s_objects = Some(objects);
+        self.check(import, format!("{objects} custom resources counted in each fresh target"));
+
+        self.k8s_reads(source, &cluster, objects, has_backup)?;
+        let k8s_backup = self.path("backup-k8s.tar.gz");
+        let kubectl_backup = self.path("kubectl-backup");
         let dump = self.path("k8s-dump");
         let mut cmd = Cmd::new(&tools.bench_raw, &["k8s-list", "-dump"]).arg(dump.display().to_string());
         for flag in cluster.raw_flags() {
@@ -473,7 +502,7 @@ impl Bench<'_> {
         for _ in 1..write_trials {
             let target = ApiServer::start(tools)?;
             let cmd = self.ours(&["--kubeconfig", target.kubeconfig(), "import-db", "--to", "k8s", export_arg]);
-            self.write_trial(import, &cmd, &WriteTarget::K8s(target), objects)?;
+            self.write_trial(import, &cmd, &WriteTarget::K8s(&target), objects)?;
         }
         let concurrency = settings.raw_create_concurrency.to_string();
         let e = self.entry(
@@ -488,7 +517,7 @@ impl Bench<'_> {
                 cmd = cmd.arg(flag);
             }
             let cmd = cmd.arg(dump.display().to_string());
-            self.write_trial(e, &cmd, &WriteTarget::K8s(target), objects)?;
+            self.write_trial(e, &cmd, &WriteTarget::K8s(&target), objects)?;
         }
         if has_restore && has_backup {
             let e = self.entry("k8s.restore.ours", Ours, "linstor-db restore (tar.gz → k8s, verified)");
@@ -498,7 +527,7 @@ impl Bench<'_> {
                     .ours(&["--kubeconfig", target.kubeconfig(), "restore", "--from"])
                     .arg(k8s_backup.display().to_string())
                     .args(&["--to", "k8s"]);
-                self.write_trial(e, &cmd, &WriteTarget::K8s(target), objects)?;
+                self.write_trial(e, &cmd, &WriteTarget::K8s(&target), objects)?;
             }
         }
         if with_kubectl {
@@ -522,7 +551,7 @@ impl Bench<'_> {
                     .env("KUBECONFIG", target.kubeconfig())
                     .env("PATH", &path_env)
                     .cwd(&kubectl_backup);
-                self.write_trial(e, &cmd, &WriteTarget::K8s(target), objects)?;
+                self.write_trial(e, &cmd, &WriteTarget::K8s(&target), objects)?;
             }
         }
         if has_migrate {
@@ -532,10 +561,16 @@ impl Bench<'_> {
                 let _ = fs::remove_file(&backup);
                 let target = ApiServer::start(tools)?;
                 let cmd = self.migrate_cmd(source, &target, &backup);
-                self.write_trial(e, &cmd, &WriteTarget::K8s(target), objects)?;
+                self.write_trial(e, &cmd, &WriteTarget::K8s(&target), objects)?;
             }
         }
 
+        self.compare_k8s();
+        Ok(())
+    }
+
+    /// The ratios of the Kubernetes jobs to their baselines (those that ran).
+    fn compare_k8s(&mut self) {
         self.compare("k8s export", "k8s.export.ours", &["k8s.list.raw"], None);
         self.compare("k8s export", "k8s.export.ours", &["k8s.backup.kubectl"], None);
         self.compare("k8s backup", "k8s.backup.ours", &["k8s.backup.kubectl"], Some(Target::FasterBy(10.0)));
@@ -546,7 +581,6 @@ impl Bench<'_> {
         self.compare("k8s restore", "k8s.restore.ours", &["k8s.create.kubectl"], Some(Target::FasterBy(10.0)));
         self.compare("k8s restore", "k8s.restore.ours", &["k8s.create.raw"], Some(Target::AtMost(2.0)));
         self.compare("migrate etcd → k8s", "migrate.ours", &["etcd.get.etcdctl-pb", "k8s.create.raw"], None);
-        Ok(())
     }
 
     fn fresh_etcd(&self) -> Result<Etcd> {

@@ -3,7 +3,7 @@
 //!
 //! Layers, bottom up:
 //! - pure data and codecs, no I/O: [`schema`] (tables of every data version, releases), [`row`],
-//!   [`etcd_layout`] (keys and values on etcd), [`k8s_layout`] (CRDs, CR names and objects), [`export`] (the export JSON), [`config`]
+//!   [`etcd_layout`] (keys and values on etcd), [`key_windows`] (etcd read windows), [`k8s_layout`] (CRDs, CR names and objects), [`export`] (the export JSON), [`config`]
 //!   (`linstor.toml`), [`store`] (store addresses), [`generate`] (synthetic databases);
 //! - [`backend`]: the [`backend::Source`] / [`backend::Target`] traits and their adapters
 //!   (etcd behind the `etcd` feature, export files);
@@ -25,6 +25,7 @@ pub mod generate;
 #[cfg(all(feature = "etcd", feature = "k8s"))]
 pub mod jobs;
 pub mod k8s_layout;
+pub mod key_windows;
 pub mod row;
 pub mod schema;
 pub mod store;

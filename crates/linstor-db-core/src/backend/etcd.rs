@@ -21,17 +21,18 @@ use crate::etcd_layout::{
     ROLLBACK_DIR,
 };
 use crate::export::{now_ms, ExportMeta};
+use crate::key_windows::KeyWindows;
 use crate::row::{Row, Value};
 use crate::schema::{DataVersion, Release, Table, DEFAULT_ACCESS_TYPES, RELEASES};
 use crate::store::EtcdSettings;
 
-/// Keys per range request while reading. etcd 3.4 walks the rest of the range on every limited
-/// request (to count it), so a table costs O(keys² / page): large pages keep that small (benchmark
-/// notes: 4096-key pages made a 300k-row export 3× slower than one unlimited read); 32768 keys of
-/// LINSTOR's size are a few MiB per response.
+/// Keys per range request while reading: a few MiB of LINSTOR's keys per answer. Each request is
+/// bounded to a window of about this many keys, as etcd walks the whole requested range ([`KeyWindows`]).
 const PAGE_KEYS: i64 = 32_768;
 /// Range reads per read transaction, well inside etcd's default `--max-txn-ops` of 128.
 const READS_PER_TXN: usize = 64;
+/// Keys of each table read by the first transaction: one page over all tables of a transaction.
+const FIRST_PAGE_KEYS: i64 = PAGE_KEYS / READS_PER_TXN as i64;
 /// Request bytes per write transaction; etcd's default `--max-request-bytes` is 1.5 MiB.
 const TXN_BYTES: usize = 1024 * 1024;
 /// Write transactions in flight at once.
@@ -222,16 +223,14 @@ fn tls_options(settings: &EtcdSettings) -> Result<Option<TlsOptions>> {
 
 /// Reads a LINSTOR database from etcd at one revision.
 ///
-/// Each table's key count is read first (one transaction for all tables). Small tables are then read
-/// together, as many as fit in one page, in one transaction; a larger table is read page by page.
-/// A small database is so read in a handful of round trips, not one or more per table.
+/// The first transaction reads the first keys of every table (a few hundred each, one page in all)
+/// and etcd's count of each; so small tables are read in that one round trip, empty ones never
+/// again, and a large table goes on in windows sized from those first keys (see [`KeyWindows`]).
 pub struct EtcdSource {
     store: EtcdStore,
     revision: i64,
-    /// Tables not started yet, in schema order, with their key counts.
-    plan: VecDeque<(&'static Table, i64)>,
-    /// Whole tables read ahead with the current one, in plan order.
-    read_ahead: VecDeque<(&'static str, GetResponse)>,
+    /// Tables not started yet, in schema order, with the answer to their first request.
+    plan: VecDeque<(&'static Table, GetResponse)>,
     reading: Option<TableRead>,
     /// Rows of the current table's first response, not emitted yet.
     first_rows: Vec<Row>,
@@ -242,10 +241,12 @@ type PageRequest = tokio::task::JoinHandle<std::result::Result<GetResponse, etcd
 
 struct TableRead {
     table: &'static Table,
-    next_key: Vec<u8>,
-    /// The request of the page from `next_key`, already sent.
+    /// The window of the next page: from the first key not read yet, to where about a page of
+    /// keys should end (or the table's end).
+    window: (Vec<u8>, Vec<u8>),
+    /// The request of that window, already sent.
     next_page: Option<PageRequest>,
-    end_key: Vec<u8>,
+    windows: KeyWindows,
     assembler: RowAssembler<'static>,
     done: bool,
 }
@@ -262,14 +263,7 @@ impl Drop for TableRead {
 impl EtcdSource {
     /// A source over `store` (nothing is read until [`Source::open`]).
     pub fn new(store: EtcdStore) -> EtcdSource {
-        EtcdSource {
-            store,
-            revision: 0,
-            plan: VecDeque::new(),
-            read_ahead: VecDeque::new(),
-            reading: None,
-            first_rows: Vec::new(),
-        }
+        EtcdSource { store, revision: 0, plan: VecDeque::new(), reading: None, first_rows: Vec::new() }
     }
 
     fn range(&self, table: &Table) -> (Vec<u8>, GetOptions) {
@@ -278,58 +272,29 @@ impl EtcdSource {
         (start.into_bytes(), options)
     }
 
-    /// Counts every table's keys at the source's revision.
-    async fn read_plan(&mut self, tables: &'static [Table]) -> Result<()> {
+    /// Reads the first keys and the key count of every table at the source's revision.
+    async fn read_first_pages(&mut self, tables: &'static [Table]) -> Result<()> {
         let prefix = self.store.settings.prefix();
         for chunk in tables.chunks(READS_PER_TXN) {
             let reads = chunk
                 .iter()
                 .map(|table| {
                     let (start, options) = self.range(table);
-                    (start, options.with_count_only())
+                    (start, options.with_limit(FIRST_PAGE_KEYS))
                 })
                 .collect();
-            let (_, counts) = self.store.read_txn(reads, &prefix).await?;
-            if counts.len() != chunk.len() {
-                return Err(Error::Internal(format!("etcd answered {} of {} counts", counts.len(), chunk.len())));
+            let (_, responses) = self.store.read_txn(reads, &prefix).await?;
+            if responses.len() != chunk.len() {
+                return Err(Error::Internal(format!("etcd answered {} of {} reads", responses.len(), chunk.len())));
             }
-            self.plan.extend(chunk.iter().zip(counts.iter().map(GetResponse::count)));
+            self.plan.extend(chunk.iter().zip(responses));
         }
         Ok(())
     }
 
-    /// Reads `table` (of `keys` keys) together with the small tables after it that fit in one page.
-    async fn read_ahead(&mut self, table: &'static Table, keys: i64) -> Result<()> {
-        let mut pack = vec![table];
-        let mut total = keys;
-        for &(next, next_keys) in &self.plan {
-            if next_keys == 0 {
-                continue;
-            }
-            if total + next_keys > PAGE_KEYS || pack.len() >= READS_PER_TXN {
-                break;
-            }
-            total += next_keys;
-            pack.push(next);
-        }
-        let reads = pack
-            .iter()
-            .map(|table| {
-                let (start, options) = self.range(table);
-                (start, options.with_limit(PAGE_KEYS))
-            })
-            .collect();
-        let (_, responses) = self.store.read_txn(reads, &self.store.settings.prefix()).await?;
-        if responses.len() != pack.len() {
-            return Err(Error::Internal(format!("etcd answered {} of {} reads", responses.len(), pack.len())));
-        }
-        self.read_ahead.extend(pack.iter().map(|t| t.name).zip(responses));
-        Ok(())
-    }
-
-    /// Sends the range request of the page from `start`, to be awaited by [`Self::read_page`]; so
-    /// etcd serves the next page while this one is assembled.
-    fn request_page(&self, start: Vec<u8>, end: Vec<u8>) -> PageRequest {
+    /// Sends the range request of the window `[start, end)`, to be awaited by [`Self::read_page`];
+    /// so etcd serves the next page while this one is assembled.
+    fn request_page(&self, (start, end): (Vec<u8>, Vec<u8>)) -> PageRequest {
         let mut kv = self.store.kv.clone();
         let options = GetOptions::new().with_range(end).with_limit(PAGE_KEYS).with_revision(self.revision);
         tokio::spawn(async move { kv.get(start, Some(options)).await })
@@ -342,8 +307,8 @@ impl EtcdSource {
         let request = match read.next_page.take() {
             Some(request) => request,
             None => {
-                let (start, end) = (read.next_key.clone(), read.end_key.clone());
-                self.request_page(start, end)
+                let window = read.window.clone();
+                self.request_page(window)
             }
         };
         let response = request
@@ -353,23 +318,32 @@ impl EtcdSource {
         self.take_page(response)
     }
 
-    /// Assembles a page's keys into rows and moves the current table past it.
+    /// Assembles a page's keys into rows and moves the current table past it: to the rest of the
+    /// window when etcd cut the answer short, else to the next window, requested at once.
     fn take_page(&mut self, mut response: GetResponse) -> Result<Vec<Row>> {
-        let more = response.more();
+        let (more, count) = (response.more(), response.count());
         let kvs = response.take_kvs();
-        let next = match kvs.last() {
-            Some(last) if more => {
-                let mut next = last.key().to_vec();
-                next.push(0);
-                Some(next)
-            }
+        let Some(read) = self.reading.as_mut() else { return Ok(Vec::new()) };
+        let (start, end) = std::mem::take(&mut read.window);
+        let span = kvs.first().zip(kvs.last()).map(|(first, last)| (first.key(), last.key()));
+        read.windows.observe(&start, &end, count, kvs.len(), span);
+        tracing::trace!(table = read.table.name, count, returned = kvs.len(), more, "window");
+        let next_start = match kvs.last() {
+            Some(last) if more => Some([last.key(), &[0]].concat()),
+            _ if !read.windows.is_table_end(&end) => Some(end),
             _ => None,
         };
-        let request = match (&next, self.reading.as_ref()) {
-            (Some(start), Some(read)) => Some(self.request_page(start.clone(), read.end_key.clone())),
-            _ => None,
+        let request = match next_start {
+            Some(next_start) => {
+                let next_end = read.windows.window_end(&next_start);
+                read.window = (next_start, next_end);
+                let window = read.window.clone();
+                Some(self.request_page(window))
+            }
+            None => None,
         };
         let Some(read) = self.reading.as_mut() else { return Ok(Vec::new()) };
+        read.next_page = request;
         let prefix = table_prefix(&self.store.settings.prefix(), read.table);
         let mut rows = Vec::new();
         for kv in &kvs {
@@ -377,46 +351,26 @@ impl EtcdSource {
             let value = kv.value_str().map_err(self.store.etcd_error("read", &prefix))?;
             read.assembler.push(key, value, &mut rows)?;
         }
-        match next {
-            Some(next) => {
-                read.next_key = next;
-                read.next_page = request;
-            }
-            None => {
-                read.assembler.finish(&mut rows)?;
-                read.done = true;
-            }
+        if read.next_page.is_none() {
+            read.assembler.finish(&mut rows)?;
+            read.done = true;
         }
         Ok(rows)
     }
 
     /// Starts the next table of the plan; its first rows wait in `first_rows`.
-    async fn start_table(&mut self, table: &'static Table, keys: i64) -> Result<()> {
+    fn start_table(&mut self, table: &'static Table, first_page: GetResponse) -> Result<()> {
         let prefix = table_prefix(&self.store.settings.prefix(), table);
+        let end = prefix_range_end(&prefix);
         self.reading = Some(TableRead {
             table,
-            end_key: prefix_range_end(&prefix),
-            next_key: prefix.into_bytes(),
+            windows: KeyWindows::new(prefix.as_bytes(), &end, PAGE_KEYS as u64),
+            window: (prefix.into_bytes(), end),
             next_page: None,
             assembler: RowAssembler::new(&self.store.settings.prefix(), table),
             done: false,
         });
-        if keys == 0 {
-            // Counted empty at this revision: nothing to read.
-            if let Some(read) = self.reading.as_mut() {
-                read.assembler.finish(&mut self.first_rows)?;
-                read.done = true;
-            }
-            return Ok(());
-        }
-        if keys <= PAGE_KEYS && self.read_ahead.is_empty() {
-            self.read_ahead(table, keys).await?;
-        }
-        if self.read_ahead.front().is_some_and(|(name, _)| *name == table.name) {
-            if let Some((_, response)) = self.read_ahead.pop_front() {
-                self.first_rows = self.take_page(response)?;
-            }
-        }
+        self.first_rows = self.take_page(first_page)?;
         Ok(())
     }
 }
@@ -431,7 +385,7 @@ impl Source for EtcdSource {
         let state = self.store.state().await?;
         self.revision = state.revision;
         let release = release_of(&self.store.describe(), &self.store.settings, &state)?;
-        self.read_plan(&release.data_version.schema().tables).await?;
+        self.read_first_pages(&release.data_version.schema().tables).await?;
         let now = now_ms();
         Ok(ExportMeta::for_release(release, "etcd", now))
     }
@@ -440,8 +394,8 @@ impl Source for EtcdSource {
         loop {
             match &self.reading {
                 None => {
-                    let Some((table, keys)) = self.plan.pop_front() else { return Ok(None) };
-                    self.start_table(table, keys).await?;
+                    let Some((table, first_page)) = self.plan.pop_front() else { return Ok(None) };
+                    self.start_table(table, first_page)?;
                     return Ok(Some(Event::TableStart(table)));
                 }
                 Some(_) if !self.first_rows.is_empty() => {
