@@ -10,7 +10,7 @@ use anyhow::{bail, ensure, Context, Result};
 use crate::measure::{load_average, Cmd};
 use crate::model::{Comparison, Entry, SizeResult, Target};
 use crate::servers::{ApiServer, Etcd};
-use crate::tools::Tools;
+use crate::tools::{Tools, ETCDCTL_TIMEOUT};
 
 /// The LINSTOR prefix in etcd (default configuration).
 const PREFIX: &str = "/LINSTOR/";
@@ -181,10 +181,13 @@ impl Bench<'_> {
         self.size.etcd_keys = source.key_count(tools, PREFIX)?;
         let keys = self.size.etcd_keys;
         let kv_json = self.path("etcdctl-get.json");
-        Cmd::new(&tools.etcdctl, &["--endpoints", &source.endpoint, "get", "--prefix", PREFIX, "-w", "json"])
-            .env("ETCDCTL_API", "3")
-            .stdout_to(&kv_json)
-            .output()?;
+        Cmd::new(
+            &tools.etcdctl,
+            &["--endpoints", &source.endpoint, ETCDCTL_TIMEOUT, "get", "--prefix", PREFIX, "-w", "json"],
+        )
+        .env("ETCDCTL_API", "3")
+        .stdout_to(&kv_json)
+        .output()?;
         let txn_dir = self.path("etcdctl-txn");
         Cmd::new(&tools.bench_raw, &["etcdctl-txn-files", "-ops", "128"])
             .arg(kv_json.display().to_string())
@@ -206,9 +209,12 @@ impl Bench<'_> {
         let simple = self.path("etcdctl-get.txt");
         let e = self.entry("etcd.get.etcdctl", Baseline, "etcdctl get --prefix (simple output)");
         for _ in 0..trials {
-            let cmd = Cmd::new(&tools.etcdctl, &["--endpoints", &source.endpoint, "get", "--prefix", PREFIX])
-                .env("ETCDCTL_API", "3")
-                .stdout_to(&simple);
+            let cmd = Cmd::new(
+                &tools.etcdctl,
+                &["--endpoints", &source.endpoint, ETCDCTL_TIMEOUT, "get", "--prefix", PREFIX],
+            )
+            .env("ETCDCTL_API", "3")
+            .stdout_to(&simple);
             self.trial(e, &cmd, &[source.pid()])?;
         }
         let lines = fs::read_to_string(&simple)?.lines().count() as u64;
@@ -219,10 +225,13 @@ impl Bench<'_> {
         let protobuf = self.path("etcdctl-get.pb");
         let e = self.entry("etcd.get.etcdctl-pb", Baseline, "etcdctl get --prefix -w protobuf");
         for _ in 0..trials {
-            let cmd = Cmd::new(&tools.etcdctl, &["--endpoints", &source.endpoint, "get", "--prefix", PREFIX])
-                .args(&["-w", "protobuf"])
-                .env("ETCDCTL_API", "3")
-                .stdout_to(&protobuf);
+            let cmd = Cmd::new(
+                &tools.etcdctl,
+                &["--endpoints", &source.endpoint, ETCDCTL_TIMEOUT, "get", "--prefix", PREFIX],
+            )
+            .args(&["-w", "protobuf"])
+            .env("ETCDCTL_API", "3")
+            .stdout_to(&protobuf);
             self.trial(e, &cmd, &[source.pid()])?;
         }
         let bytes = fs::metadata(&protobuf)?.len();
@@ -285,7 +294,7 @@ impl Bench<'_> {
             for _ in 0..trials {
                 let target = self.fresh_etcd()?;
                 let script = format!(
-                    "ls {dir}/*.txn | xargs -P {concurrency} -n 1 sh -c '{etcdctl} --endpoints {ep} txn < \"$0\" > /dev/null'",
+                    "ls {dir}/*.txn | xargs -P {concurrency} -n 1 sh -c '{etcdctl} --endpoints {ep} {ETCDCTL_TIMEOUT} txn < \"$0\" > /dev/null'",
                     dir = txn_dir.display(),
                     etcdctl = tools.etcdctl,
                     ep = target.endpoint,

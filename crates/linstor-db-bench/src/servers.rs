@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::measure::Cmd;
-use crate::tools::Tools;
+use crate::tools::{Tools, ETCDCTL_TIMEOUT};
 
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
@@ -82,10 +82,11 @@ impl Etcd {
 
     /// Number of keys under `prefix`.
     pub fn key_count(&self, tools: &Tools, prefix: &str) -> Result<u64> {
-        let out = Cmd::new(&tools.etcdctl, &["--endpoints", &self.endpoint, "get", "--prefix", prefix])
-            .args(&["--keys-only", "--limit=1", "-w", "json"])
-            .env("ETCDCTL_API", "3")
-            .output()?;
+        let out =
+            Cmd::new(&tools.etcdctl, &["--endpoints", &self.endpoint, ETCDCTL_TIMEOUT, "get", "--prefix", prefix])
+                .args(&["--keys-only", "--limit=1", "-w", "json"])
+                .env("ETCDCTL_API", "3")
+                .output()?;
         let json: serde_json::Value = serde_json::from_str(&out).context("etcdctl -w json output")?;
         Ok(json["count"].as_u64().unwrap_or(0))
     }

@@ -8,6 +8,9 @@ use anyhow::{bail, Result};
 
 use crate::measure::{Cmd, GNU_TIME};
 
+/// etcdctl's own limit per command is 5 s; a 1M-row `get --prefix` takes longer.
+pub const ETCDCTL_TIMEOUT: &str = "--command-timeout=30m";
+
 /// Paths of every program involved.
 #[derive(Debug, Clone)]
 pub struct Tools {
