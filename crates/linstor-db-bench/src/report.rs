@@ -45,7 +45,8 @@ const METHOD: &str = r#"
 * The wall time shown is the median of the trials; peak RSS is the highest of the trials.
 * **rows/s** = LINSTOR rows of the database ÷ wall. Every command moves the same database: the one
   `linstor-db generate --seed 1` wrote to a file and `import-db` put into the source etcd; the
-  baselines read that etcd (or the objects our first Kubernetes import created from it).
+  baselines read that etcd (or the objects our first Kubernetes import created from it; at a size
+  where migrate is the only Kubernetes write, the objects migrate created).
 * Every write goes into a fresh, empty etcd or a fresh kube-apiserver (with its own etcd, started by
   `tools/kube-apiserver/start.sh`); afterwards the keys or custom resources in the target are counted
   and must equal the source (where one of our jobs writes a different number of etcd keys, its rows
