@@ -311,16 +311,9 @@ mod tests {
         );
     }
 
+    /// LINSTOR's generated CRDs, copied into the repository (`testdata/reference/linstor-crds`).
     fn reference_dir() -> PathBuf {
-        let dir = std::env::var_os("LINSTOR_DB_REFERENCE_CRDS").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/linstor-crds")
-        });
-        assert!(
-            dir.is_dir(),
-            "LINSTOR's reference CRDs are missing at {} (set LINSTOR_DB_REFERENCE_CRDS)",
-            dir.display()
-        );
-        dir
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/reference/linstor-crds")
     }
 
     fn load_yaml(path: &std::path::Path) -> Json {
