@@ -263,6 +263,9 @@ pub enum Error {
         /// How to finish or undo.
         advice: String,
     },
+    /// An argument of the job is out of what it can do (the message names the limit).
+    #[error("{0}")]
+    InvalidArgument(String),
     /// A destructive job was refused because its safety condition does not hold.
     #[error("{0}")]
     Refused(String),

@@ -4,7 +4,8 @@
 //! Layers, bottom up:
 //! - pure data and codecs, no I/O: [`schema`] (tables of every data version, releases), [`row`],
 //!   [`etcd_layout`] (keys and values on etcd), [`key_windows`] (etcd read windows), [`k8s_layout`] (CRDs, CR names and objects), [`export`] (the export JSON), [`config`]
-//!   (`linstor.toml`), [`store`] (store addresses), [`generate`] (synthetic databases);
+//!   (`linstor.toml`), [`store`] (store addresses), [`objects`] (LINSTOR's object names),
+//!   [`generate`] (databases LINSTOR starts on);
 //! - [`backend`]: the [`backend::Source`] / [`backend::Target`] traits and their adapters
 //!   (etcd behind the `etcd` feature, export files);
 //! - [`engine`]: copy (export, import), inspect, with the safety checks around them;
@@ -20,12 +21,12 @@ pub mod engine;
 pub mod error;
 pub mod etcd_layout;
 pub mod export;
-#[cfg(feature = "runtime")]
 pub mod generate;
 #[cfg(all(feature = "etcd", feature = "k8s"))]
 pub mod jobs;
 pub mod k8s_layout;
 pub mod key_windows;
+pub mod objects;
 pub mod row;
 pub mod schema;
 pub mod store;
