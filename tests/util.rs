@@ -82,12 +82,16 @@ pub async fn reset_cluster() {
     for name in &names {
         let _ = api.delete(name, &Default::default()).await;
     }
+    // Deleting a CRD deletes its objects first, which takes a while after a big test; a reset that
+    // gave up silently would leak those objects into the next test, so it waits (bounded) or fails.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     for name in &names {
-        for _ in 0..600 {
-            if api.get_opt(name).await.unwrap().is_none() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        while api.get_opt(name).await.unwrap().is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "reset_cluster: CRD {name} still exists 300 s after it was deleted"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
 }

@@ -84,8 +84,12 @@ impl StoreAddress {
         }
         if lower.starts_with("etcd") {
             let rest = if lower.starts_with("etcd://") { &url["etcd://".len()..] } else { &url["etcd".len()..] };
-            let endpoints: Vec<String> =
-                rest.split(',').map(|e| e.trim().trim_end_matches('/').to_owned()).filter(|e| !e.is_empty()).collect();
+            let endpoints = rest
+                .split(',')
+                .map(|e| e.trim().trim_end_matches('/'))
+                .filter(|e| !e.is_empty())
+                .map(|e| etcd_endpoint(e).map_err(|reason| invalid(url, &reason)))
+                .collect::<Result<Vec<String>>>()?;
             if endpoints.is_empty() {
                 return Err(invalid(url, "no etcd endpoint; use etcd://HOST:PORT[,HOST:PORT]"));
             }
@@ -104,6 +108,53 @@ impl fmt::Display for StoreAddress {
             StoreAddress::Secret { namespace, name } => write!(f, "secret://{namespace}/{name}"),
         }
     }
+}
+
+/// The port LINSTOR's etcd client uses when an endpoint names none.
+pub const DEFAULT_ETCD_PORT: u16 = 2379;
+
+/// One etcd endpoint, `[http(s)://]HOST[:PORT]` (IPv6 hosts in brackets), with the port checked and
+/// defaulted to 2379 as LINSTOR does; a bad one is refused rather than left to the client, which
+/// would quietly connect to port 80.
+fn etcd_endpoint(endpoint: &str) -> std::result::Result<String, String> {
+    let (scheme, rest) = match endpoint.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
+            (Some(scheme), rest)
+        }
+        Some((scheme, _)) => return Err(format!("endpoint '{endpoint}': unknown scheme '{scheme}' (http or https)")),
+        None => (None, endpoint),
+    };
+    let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| format!("endpoint '{endpoint}': an IPv6 address needs its closing ']'"))?;
+        (
+            format!("[{host}]"),
+            after.strip_prefix(':').map(str::to_owned).or_else(|| (!after.is_empty()).then(|| after.to_owned())),
+        )
+    } else {
+        match rest.rsplit_once(':') {
+            Some((host, _)) if host.contains(':') => {
+                return Err(format!("endpoint '{endpoint}': write an IPv6 address in brackets, e.g. [::1]:2379"));
+            }
+            Some((host, port)) => (host.to_owned(), Some(port.to_owned())),
+            None => (rest.to_owned(), None),
+        }
+    };
+    if host.is_empty() || host == "[]" || host.contains('/') {
+        return Err(format!("endpoint '{endpoint}' has no host; use HOST:PORT, e.g. 127.0.0.1:2379"));
+    }
+    let port = match port {
+        None => DEFAULT_ETCD_PORT,
+        Some(port) => match port.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => return Err(format!("endpoint '{endpoint}': '{port}' is not a TCP port (1-65535)")),
+        },
+    };
+    Ok(match scheme {
+        Some(scheme) => format!("{scheme}://{host}:{port}"),
+        None => format!("{host}:{port}"),
+    })
 }
 
 /// A DNS-1123 subdomain of at most `max` characters (Secret names, namespaces within that).
@@ -202,6 +253,33 @@ mod tests {
         let sql = StoreAddress::from_connection_url("jdbc:h2:/var/lib/linstor/linstordb").unwrap_err().to_string();
         assert!(sql.contains("linstor-database export-db"), "{sql}");
         assert!(StoreAddress::from_connection_url("/some/file").is_err());
+    }
+
+    #[test]
+    fn etcd_ports_are_checked_and_default_to_2379() {
+        let endpoints = |text: &str| match StoreAddress::parse(text) {
+            Ok(StoreAddress::Etcd { endpoints }) => Ok(endpoints),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(endpoints("etcd://127.0.0.1").unwrap(), ["127.0.0.1:2379"]);
+        assert_eq!(endpoints("etcd://a,b:2380").unwrap(), ["a:2379", "b:2380"]);
+        assert_eq!(endpoints("etcd://[::1]").unwrap(), ["[::1]:2379"]);
+        assert_eq!(endpoints("etcd://[::1]:2381").unwrap(), ["[::1]:2381"]);
+        assert_eq!(endpoints("etcd://https://etcd.svc").unwrap(), ["https://etcd.svc:2379"]);
+        for (bad, says) in [
+            ("etcd://127.0.0.1:99999", "'99999' is not a TCP port"),
+            ("etcd://127.0.0.1:0", "'0' is not a TCP port"),
+            ("etcd://127.0.0.1:", "'' is not a TCP port"),
+            ("etcd://h:x", "'x' is not a TCP port"),
+            ("etcd://::1", "in brackets"),
+            ("etcd://[::1", "closing ']'"),
+            ("etcd://:2379", "has no host"),
+            ("etcd://ftp://h", "unknown scheme 'ftp'"),
+        ] {
+            let error = endpoints(bad).unwrap_err();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -158,8 +158,11 @@ pub fn check_writable_path(path: &Path) -> Result<()> {
 
 /// Creates the hidden owner-only file `.NAME.partial-PID` beside `path`, which replaces `path` by a
 /// rename only once complete (so a failed write never leaves a partial file under the real name).
+/// Partial files of earlier runs for the same name whose process is gone (killed) are removed first:
+/// they hold database content and nothing else would ever clean them up.
 pub fn create_partial_file(path: &Path) -> Result<(PathBuf, File)> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    remove_stale_partials(path, &name);
     let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let file = create_private_file(&partial).map_err(|source| Error::File {
         action: "create",
@@ -167,6 +170,31 @@ pub fn create_partial_file(path: &Path) -> Result<(PathBuf, File)> {
         source,
     })?;
     Ok((partial, file))
+}
+
+/// Removes `.NAME.partial-PID` files beside `path` whose process no longer runs (Linux: no
+/// `/proc/PID`). Only regular files of exactly that name pattern are touched; errors are ignored, as
+/// the new write does not depend on them.
+fn remove_stale_partials(path: &Path, name: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return; // No way to tell a live writer from a dead one here.
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        let is_pid = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_pid && is_file && !proc.join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Creates a new file readable and writable by its owner only.
@@ -252,5 +280,32 @@ impl Drop for ExportFileTarget {
         if let Some(partial) = self.partial.take() {
             let _ = std::fs::remove_file(partial);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_partials_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("db.json");
+        // No process has a PID this large (Linux caps PIDs at 2^22).
+        let dead = dir.path().join(".db.json.partial-999999999");
+        let alive = dir.path().join(format!(".db.json.partial-{}", std::process::id()));
+        let other = dir.path().join(".other.json.partial-999999999");
+        let not_a_pid = dir.path().join(".db.json.partial-x");
+        for path in [&dead, &other, &not_a_pid] {
+            std::fs::write(path, "rows").unwrap();
+        }
+        // A live writer's partial (another process: the init process, PID 1) must stay.
+        let live = dir.path().join(".db.json.partial-1");
+        std::fs::write(&live, "rows").unwrap();
+        let (partial, _file) = create_partial_file(&target).unwrap();
+        assert_eq!(partial, alive);
+        assert!(!dead.exists(), "the dead writer's partial file stayed");
+        assert!(live.exists(), "a live writer's partial file was removed");
+        assert!(other.exists() && not_a_pid.exists(), "files of other names were touched");
     }
 }
