@@ -224,6 +224,38 @@ async fn an_interrupted_import_is_marked_refused_and_finished_by_replace() {
     assert!(actual == expected);
 }
 
+/// The undo command an interrupted import prints runs as printed, and leaves the prefix empty.
+#[tokio::test]
+async fn the_printed_undo_of_an_interrupted_import_runs_as_printed() {
+    let prefix = unique_prefix("undo");
+    let store = etcd_store(&prefix).await;
+    let err = engine::copy(
+        &mut GeneratedSource::new(plan(3000, 9)),
+        &mut EtcdTarget::new(store.clone()),
+        &cancel_after_first_rows(),
+    )
+    .await
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("run the same command again with --replace"), "{message}");
+    let undo = message.split("Undo it (deletes every key under the prefix): ").nth(1).expect("an undo command");
+    assert!(undo.starts_with("etcdctl --endpoints="), "{undo}");
+    let output = std::process::Command::new("sh").arg("-c").arg(undo).output().unwrap();
+    assert!(output.status.success(), "{undo}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(raw_keys(&prefix).await.is_empty(), "{undo} left keys under {prefix}");
+    // The refusal of a later read carries the same way out.
+    let err = engine::copy(
+        &mut GeneratedSource::new(plan(3000, 9)),
+        &mut EtcdTarget::new(store.clone()),
+        &cancel_after_first_rows(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::WriteInterrupted { .. }), "{err}");
+    let err = engine::inspect(&mut EtcdSource::new(store)).await.unwrap_err();
+    assert!(err.to_string().contains(undo), "{err}");
+}
+
 #[tokio::test]
 async fn refuses_databases_it_cannot_read() {
     let mut client = raw_client().await;

@@ -121,20 +121,24 @@ pub enum Error {
         detail: String,
     },
     /// A store holds an import that did not finish.
-    #[error("{store} holds an incomplete import ({detail}). Finish it by re-running the import with --replace, or undo it by deleting the keys under the prefix")]
+    #[error("{store} holds an incomplete import ({detail}). {recovery}")]
     IncompleteImport {
         /// The store.
         store: String,
         /// The marker's content.
         detail: String,
+        /// How to finish or undo it, for this store (commands that run as printed).
+        recovery: String,
     },
     /// A write into a store failed part-way; the store is marked incomplete.
-    #[error("writing to {store} failed after {rows_written} rows: {source}. The target is marked as an incomplete import and LINSTOR will refuse to start on it; re-run the same command with --replace to finish, or delete the keys under the prefix to undo")]
+    #[error("writing to {store} failed after {rows_written} rows: {source}. {recovery}")]
     WriteInterrupted {
         /// The target.
         store: String,
         /// Rows written before the failure.
         rows_written: u64,
+        /// What the failure left and how to finish or undo it, for this target.
+        recovery: String,
         /// The cause.
         #[source]
         source: Box<Error>,

@@ -167,6 +167,17 @@ pub fn is_dns_name(text: &str, max: usize) -> bool {
         && text.ends_with(alnum)
 }
 
+/// `text` as one word for a POSIX shell: unchanged when it is plain, else single-quoted, so that a
+/// command we print runs as printed.
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "_./:=,@+-%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 fn invalid(address: &str, reason: &str) -> Error {
     Error::InvalidStore { address: address.to_owned(), reason: reason.to_owned() }
 }
@@ -280,6 +291,14 @@ mod tests {
             let error = endpoints(bad).unwrap_err();
             assert!(error.contains(says), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_quote("/LINSTOR/"), "/LINSTOR/");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
 
     #[test]

@@ -271,6 +271,7 @@ mod tests {
         let error = FfiError::Core(CoreError::WriteInterrupted {
             store: "etcd://x".into(),
             rows_written: 3,
+            recovery: "It is marked as an incomplete import.".into(),
             source: Box::new(CoreError::Cancelled),
         });
         assert_eq!(error.status(), lsdb_status::Cancelled);

@@ -231,6 +231,13 @@ impl Target for ArchiveTarget {
         let partial = self.partial.take().ok_or_else(|| Error::Internal("no partial file".into()))?;
         std::fs::rename(&partial, &self.path).map_err(|e| self.io_error(e))
     }
+
+    fn recovery(&self) -> String {
+        format!(
+            "No backup was written to {}: the partial file was removed. Run the same command again.",
+            self.path.display()
+        )
+    }
 }
 
 impl Drop for ArchiveTarget {

@@ -24,7 +24,7 @@ use crate::export::{now_ms, ExportMeta};
 use crate::key_windows::KeyWindows;
 use crate::row::{Row, Value};
 use crate::schema::{DataVersion, Release, Table, DEFAULT_ACCESS_TYPES, RELEASES};
-use crate::store::EtcdSettings;
+use crate::store::{shell_quote, EtcdSettings};
 
 /// Keys per range request while reading: a few MiB of LINSTOR's keys per answer. Each request is
 /// bounded to a window of about this many keys, as etcd walks the whole requested range ([`KeyWindows`]).
@@ -74,6 +74,30 @@ impl EtcdStore {
 
     fn describe(&self) -> String {
         format!("etcd://{} (prefix {})", self.settings.endpoints.join(","), self.settings.prefix())
+    }
+
+    /// How to finish or undo an interrupted import into this prefix: the commands, as they run.
+    pub fn incomplete_import_recovery(&self) -> String {
+        let s = &self.settings;
+        let mut etcdctl = format!("etcdctl --endpoints={}", s.endpoints.join(","));
+        if let Some(ca) = &s.ca_certificate {
+            etcdctl.push_str(&format!(" --cacert={}", shell_quote(&ca.display().to_string())));
+        }
+        if let Some((cert, key)) = &s.client_identity {
+            etcdctl.push_str(&format!(
+                " --cert={} --key={}",
+                shell_quote(&cert.display().to_string()),
+                shell_quote(&key.display().to_string())
+            ));
+        }
+        if let Some((user, _)) = &s.credentials {
+            etcdctl.push_str(&format!(" --user={}", shell_quote(user)));
+        }
+        format!(
+            "The prefix {prefix} is marked as an incomplete import ({prefix}{IMPORT_MARKER_KEY}, {prefix}{DB_VERSION_KEY} = 1), so a LINSTOR controller refuses to start on it. Finish it: run the same command again with --replace. Undo it (deletes every key under the prefix): {etcdctl} del --prefix {quoted}",
+            prefix = s.prefix(),
+            quoted = shell_quote(&s.prefix()),
+        )
     }
 
     /// Deletes every key under the LINSTOR prefix; returns how many were deleted.
@@ -384,7 +408,8 @@ impl Source for EtcdSource {
     async fn open(&mut self) -> Result<ExportMeta> {
         let state = self.store.state().await?;
         self.revision = state.revision;
-        let release = release_of(&self.store.describe(), &self.store.settings, &state)?;
+        let release =
+            release_of(&self.store.describe(), &self.store.settings, &state, &self.store.incomplete_import_recovery())?;
         self.read_first_pages(&release.data_version.schema().tables).await?;
         let now = now_ms();
         Ok(ExportMeta::for_release(release, "etcd", now))
@@ -424,9 +449,13 @@ impl Source for EtcdSource {
 }
 
 /// The release whose data the store holds, or a clear refusal.
-fn release_of(store: &str, settings: &EtcdSettings, state: &StoreState) -> Result<&'static Release> {
+fn release_of(store: &str, settings: &EtcdSettings, state: &StoreState, recovery: &str) -> Result<&'static Release> {
     if let Some(marker) = &state.marker {
-        return Err(Error::IncompleteImport { store: store.to_owned(), detail: marker.clone() });
+        return Err(Error::IncompleteImport {
+            store: store.to_owned(),
+            detail: marker.clone(),
+            recovery: recovery.to_owned(),
+        });
     }
     if state.rollback_keys > 0 {
         return Err(Error::UnsupportedVersion {
@@ -532,7 +561,15 @@ impl Target for EtcdTarget {
         }
         let state = self.store.state().await?;
         if let Some(marker) = state.marker {
-            return if replace { Ok(()) } else { Err(Error::IncompleteImport { store, detail: marker }) };
+            return if replace {
+                Ok(())
+            } else {
+                Err(Error::IncompleteImport {
+                    store,
+                    detail: marker,
+                    recovery: self.store.incomplete_import_recovery(),
+                })
+            };
         }
         if state.keys > 0 && !replace {
             let version =
@@ -624,5 +661,9 @@ impl Target for EtcdTarget {
             (TxnOp::delete(format!("{prefix}{IMPORT_MARKER_KEY}"), None), 64),
         ];
         self.store.run_ops(finish).await
+    }
+
+    fn recovery(&self) -> String {
+        self.store.incomplete_import_recovery()
     }
 }

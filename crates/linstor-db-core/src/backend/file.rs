@@ -272,6 +272,13 @@ impl Target for ExportFileTarget {
         std::fs::rename(&partial, &self.path).map_err(|e| self.io_error(e))?;
         Ok(())
     }
+
+    fn recovery(&self) -> String {
+        format!(
+            "Nothing was written to {}: the partial file was removed. Run the same command again.",
+            self.path.display()
+        )
+    }
 }
 
 impl Drop for ExportFileTarget {

@@ -29,6 +29,7 @@ use crate::k8s_layout::{
 };
 use crate::row::{Row, Value};
 use crate::schema::{DataVersion, Release, Table, DEFAULT_ACCESS_TYPES, RELEASES};
+use crate::store::shell_quote;
 use crate::K8S_GROUP;
 
 /// Field manager of our server-side applies.
@@ -90,6 +91,21 @@ struct ClusterState {
 }
 
 impl K8sStore {
+    /// How to finish or undo an interrupted import into this cluster: the commands, as they run.
+    pub fn incomplete_import_recovery(&self) -> String {
+        let mut kubectl = "kubectl".to_owned();
+        if let Some(file) = &self.settings.kubeconfig {
+            kubectl.push_str(&format!(" --kubeconfig={}", shell_quote(&file.display().to_string())));
+        }
+        if let Some(context) = &self.settings.context {
+            kubectl.push_str(&format!(" --context={}", shell_quote(context)));
+        }
+        format!(
+            "The cluster is marked as an incomplete import (LinstorVersion -1, annotation {IMPORT_MARKER_ANNOTATION}), so a LINSTOR controller refuses to start on it. Finish it: run the same command again with --replace. Undo it (deletes every LINSTOR CRD with its objects): {kubectl} get crd -o name | grep '[.]{group}$' | xargs {kubectl} delete",
+            group = K8S_GROUP,
+        )
+    }
+
     /// Connects with a kubeconfig (or in-cluster credentials) and checks that the API answers.
     pub async fn connect(settings: K8sSettings) -> Result<K8sStore> {
         let connect_error =
@@ -327,9 +343,13 @@ pub(crate) fn api_error(verb: &'static str, resource: &str, error: kube::Error) 
 }
 
 /// The release whose data the cluster holds, or a clear refusal.
-fn release_of(store: &str, state: &ClusterState) -> Result<&'static Release> {
+fn release_of(store: &str, state: &ClusterState, recovery: &str) -> Result<&'static Release> {
     if let Some(marker) = &state.marker {
-        return Err(Error::IncompleteImport { store: store.to_owned(), detail: marker.clone() });
+        return Err(Error::IncompleteImport {
+            store: store.to_owned(),
+            detail: marker.clone(),
+            recovery: recovery.to_owned(),
+        });
     }
     if state.rollbacks > 0 {
         return Err(Error::UnsupportedVersion {
@@ -459,7 +479,7 @@ impl Source for K8sSource {
 
     async fn open(&mut self) -> Result<ExportMeta> {
         let state = self.store.state().await?;
-        let release = release_of(&self.store.describe(), &state)?;
+        let release = release_of(&self.store.describe(), &state, &self.store.incomplete_import_recovery())?;
         self.version = release.data_version;
         self.tables = release.data_version.schema().tables.iter();
         Ok(ExportMeta::for_release(release, "k8s", now_ms()))
@@ -621,7 +641,15 @@ impl Target for K8sTarget {
         let store = self.store.describe();
         let state = self.store.state().await?;
         if let Some(marker) = state.marker {
-            return if replace { Ok(()) } else { Err(Error::IncompleteImport { store, detail: marker }) };
+            return if replace {
+                Ok(())
+            } else {
+                Err(Error::IncompleteImport {
+                    store,
+                    detail: marker,
+                    recovery: self.store.incomplete_import_recovery(),
+                })
+            };
         }
         if !replace {
             if let Some(version) = state.version {
@@ -713,6 +741,10 @@ impl Target for K8sTarget {
             }
         }
         self.store.set_linstor_version(i64::from(meta.k8s_version) + 1, None).await
+    }
+
+    fn recovery(&self) -> String {
+        self.store.incomplete_import_recovery()
     }
 }
 

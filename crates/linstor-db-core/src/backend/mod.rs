@@ -75,6 +75,10 @@ pub trait Target: Send {
 
     /// Sets the version markers and clears the in-progress mark: the data is complete.
     async fn commit(&mut self, meta: &ExportMeta) -> Result<()>;
+
+    /// What a write that failed after [`Target::begin`] leaves in this target, and how to finish or
+    /// undo it: commands that run as printed.
+    fn recovery(&self) -> String;
 }
 
 /// How to reach stores: `linstor.toml` settings (etcd TLS, credentials, prefix; k8s retries) and the

@@ -93,9 +93,12 @@ pub async fn copy(source: &mut dyn Source, target: &mut dyn Target, options: &Co
     };
     match stream(source, target, &meta, options, &mut report).await {
         Ok(()) => Ok(report),
-        Err(e) => {
-            Err(Error::WriteInterrupted { store: target.describe(), rows_written: report.rows, source: Box::new(e) })
-        }
+        Err(e) => Err(Error::WriteInterrupted {
+            store: target.describe(),
+            rows_written: report.rows,
+            recovery: target.recovery(),
+            source: Box::new(e),
+        }),
     }
 }
 

@@ -32,6 +32,7 @@ mock! {
         async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<u64>;
         async fn end_table(&mut self, table: &'static Table) -> Result<bool>;
         async fn commit(&mut self, meta: &ExportMeta) -> Result<()>;
+        fn recovery(&self) -> String;
     }
 }
 
@@ -70,6 +71,7 @@ fn source_with_rows() -> MockSrc {
 fn target() -> MockDst {
     let mut dst = MockDst::new();
     dst.expect_describe().return_const("dst".to_owned());
+    dst.expect_recovery().return_const("undo with X".to_owned());
     dst
 }
 
@@ -141,7 +143,7 @@ async fn a_failed_write_is_reported_as_interrupted_and_never_committed() {
         Error::WriteInterrupted { rows_written, .. } => assert_eq!(*rows_written, 2),
         other => panic!("unexpected {other}"),
     }
-    assert!(err.to_string().contains("--replace"), "the message says how to finish: {err}");
+    assert!(err.to_string().contains("undo with X"), "the message is the target's own recovery: {err}");
 }
 
 #[tokio::test]
