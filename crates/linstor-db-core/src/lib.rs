@@ -26,6 +26,7 @@ pub mod generate;
 pub mod jobs;
 pub mod k8s_layout;
 pub mod key_windows;
+pub mod lost;
 pub mod row;
 pub mod schema;
 pub mod store;
