@@ -344,8 +344,11 @@ struct Reading {
     table: &'static Table,
     spools: std::vec::IntoIter<Spool>,
     /// The open spool's lines, with the served version's fields when it is not the storage version.
-    lines: Option<(Option<Vec<&'static str>>, io::Lines<BufReader<File>>)>,
+    lines: Option<(Option<Vec<&'static str>>, SpoolLines)>,
 }
+
+/// The lines of an open spool.
+type SpoolLines = io::Lines<BufReader<File>>;
 
 impl ArchiveSource {
     /// A source over the backup at `path` (nothing is read until [`Source::open`]).
@@ -658,7 +661,7 @@ impl Source for ArchiveSource {
         let mut tables = Vec::new();
         for table in &schema.tables {
             let mut of_table = spools.remove(&table.kind).unwrap_or_default();
-            of_table.sort_by(|a, b| b.served.cmp(&a.served));
+            of_table.sort_by_key(|spool| std::cmp::Reverse(spool.served));
             tables.push((table, of_table));
         }
         self.tables = tables.into_iter();

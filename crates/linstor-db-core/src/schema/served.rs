@@ -101,7 +101,7 @@ impl ServedVersion {
             .chain(old.iter().copied())
             .filter(|v| v.columns(table).is_some())
             .collect();
-        listed.sort_by(|a, b| b.cmp(a));
+        listed.sort_by_key(|v| std::cmp::Reverse(*v));
         listed
     }
 }
