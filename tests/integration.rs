@@ -4,5 +4,6 @@ mod cli;
 mod etcd;
 mod k8s;
 mod security;
+mod served;
 mod util;
 mod workflows;

@@ -282,7 +282,9 @@ async fn least_privilege_cluster_roles() {
 }
 
 /// A cluster that still has a CRD storing a version from LINSTOR before 1.20 (v1-17-0) is replaced
-/// cleanly: the API server would refuse a CRD without that version, so the CRD is re-created.
+/// cleanly by v1-33-1 data: its CRDs (LINSTOR 1.34's) no longer list that version and the API server
+/// would refuse a CRD without it, so the CRD is re-created. (The CRDs of v1-19-1 … v1-31-1 still list
+/// it, as LINSTOR 1.20 – 1.33 wrote them, and apply over it.)
 #[tokio::test]
 async fn crds_storing_pre_1_20_versions_are_recreated_on_replace() {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -324,7 +326,7 @@ async fn crds_storing_pre_1_20_versions_are_recreated_on_replace() {
     old_nodes.create(&Default::default(), &object).await.unwrap();
 
     let store = k8s_store().await;
-    let plan = Plan::for_rows(300, 6, DataVersion::V1_31_1);
+    let plan = Plan::for_rows(300, 6, DataVersion::V1_33_1);
     // Objects stored at an old version count: without --replace the import is refused.
     let err = engine::copy(
         &mut GeneratedSource::new(plan.clone()),
@@ -338,7 +340,7 @@ async fn crds_storing_pre_1_20_versions_are_recreated_on_replace() {
     let replace = CopyOptions { replace: true, ..CopyOptions::default() };
     engine::copy(&mut GeneratedSource::new(plan.clone()), &mut K8sTarget::new(store.clone()), &replace).await.unwrap();
     let stored = crds.get("nodes.internal.linstor.linbit.com").await.unwrap().status.unwrap().stored_versions.unwrap();
-    assert_eq!(stored, vec!["v1-31-1".to_owned()]);
+    assert_eq!(stored, vec!["v1-33-1".to_owned()]);
     assert_holds_plan(&mut K8sSource::new(store), &plan, "k8s after re-creating the CRD").await;
 }
 

@@ -24,6 +24,9 @@ type JobOptions struct {
 	Controller string `json:"controller,omitempty"`
 	// AllowRunningController writes although a running LINSTOR controller was detected.
 	AllowRunningController bool `json:"allow_running_controller,omitempty"`
+	// AcceptLostColumns restores a backup whose objects lack columns the API server pruned (objects
+	// read at an older served version, as kubectl makes them).
+	AcceptLostColumns bool `json:"accept_lost_columns,omitempty"`
 	// MaxDifferences is how many differences Verify lists (0: the library's default, 100).
 	MaxDifferences uint64 `json:"max_differences,omitempty"`
 	// Progress, if set, is called during the job on the job's goroutine; it must return quickly.
@@ -289,7 +292,7 @@ func (c *Context) Backup(ctx context.Context, from, to string, opts *JobOptions)
 
 // Restore writes the backup from (file, Secret, export file or store) into the store to ("":
 // connection_url of linstor.toml), verified row by row. Reads Replace, DryRun, BackupTo, Controller,
-// AllowRunningController.
+// AllowRunningController, AcceptLostColumns.
 func (c *Context) Restore(ctx context.Context, from, to string, opts *JobOptions) (*RestoreReport, error) {
 	args, free := cStrings(from, to)
 	defer free()

@@ -208,12 +208,14 @@ class Context:
     def restore(
         self, source: PathLike, target: Optional[str] = None, *, replace: bool = False, dry_run: bool = False,
         backup_to: Optional[PathLike] = None, controller: Optional[str] = None, allow_running_controller: bool = False,
-        progress: Optional[ProgressFn] = None,
+        accept_lost_columns: bool = False, progress: Optional[ProgressFn] = None,
     ) -> dict:
-        """Writes a backup (file, Secret, export file or store) into ``target``, verified row by row."""
+        """Writes a backup (file, Secret, export file or store) into ``target``, verified row by row. A backup
+        whose objects lack columns the API server pruned is refused unless ``accept_lost_columns``."""
         options = self._options(
             replace=replace, dry_run=dry_run, backup_to=os.fspath(backup_to) if backup_to else None,
             controller=controller, allow_running_controller=allow_running_controller,
+            accept_lost_columns=accept_lost_columns,
         )
         return self._job("lsdb_restore", _c_string(source), _c_string(target), options=options, progress=progress)
 

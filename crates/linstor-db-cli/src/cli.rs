@@ -115,6 +115,10 @@ pub enum Command {
         /// Print what would change per table; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Restore a backup whose objects the API server returned at an older version than it stores
+        /// (kubectl's preferred version), without the columns it pruned; LINSTOR recomputes or loses them.
+        #[arg(long)]
+        accept_lost_columns: bool,
         /// Where the backup of the replaced database goes (default: ./linstor-db-before-restore-TIME.tar.gz).
         #[arg(long, value_name = "FILE|secret://NS/NAME")]
         backup_to: Option<String>,

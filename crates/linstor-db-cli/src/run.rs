@@ -42,10 +42,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Generate(args) => generate(global, args).await,
         Command::Backup(args) => backup(global, args).await,
-        Command::Restore { from, to, replace, dry_run, backup_to, controller } => {
+        Command::Restore { from, to, replace, dry_run, accept_lost_columns, backup_to, controller } => {
             let (address, connection) = resolve(global, to.as_deref())?;
             let (mut options, bar) = job_options(global, "restore", *replace);
             options.dry_run = *dry_run;
+            options.accept_lost_columns = *accept_lost_columns;
             options.backup_to = backup_to.as_deref().map(StoreAddress::parse).transpose()?;
             apply_controller(&mut options, controller);
             let result = jobs::restore(&connection, &StoreAddress::parse(from)?, &address, &options).await;
@@ -279,6 +280,15 @@ fn info(global: &Global, report: &InfoReport) -> anyhow::Result<ExitCode> {
     for t in &report.tables {
         writeln!(text, "  {:width$}  {}", t.table, t.rows)?;
     }
+    if !report.objects_at.is_empty() {
+        writeln!(
+            text,
+            "objects at:       {} (not the storage version {}: the API server pruned what those versions lack)",
+            report.objects_at.join(", "),
+            report.data_version
+        )?;
+    }
+    write_lost_columns(&mut text, &report.lost_columns)?;
     // `info` is asked for; --quiet does not hide its answer.
     print_result(global.output, false, &text, &serde_json::to_value(report)?)?;
     Ok(ExitCode::SUCCESS)
@@ -342,8 +352,32 @@ async fn compare(global: &Global, a: &str, b: &str, each: bool) -> anyhow::Resul
                 writeln!(stdout, "  {table}: {diffs}")?;
             }
         }
+        let mut text = String::new();
+        write_lost_columns(&mut text, &report.lost_columns)?;
+        write!(stdout, "{text}")?;
     }
     Ok(if report.equal() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `lost columns: N` and one line per column: objects lacking it, values the other side has, effect.
+fn write_lost_columns(text: &mut String, lost: &[linstor_db_core::lost::LostColumn]) -> std::fmt::Result {
+    if lost.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        text,
+        "lost columns:     {} (pruned by the API server; restore needs --accept-lost-columns)",
+        linstor_db_core::lost::count(lost)
+    )?;
+    for l in lost {
+        let elsewhere = l.values_elsewhere.map(|n| format!(", {n} values on the other side")).unwrap_or_default();
+        writeln!(
+            text,
+            "  {}.{}  {} objects at {}{elsewhere}: {}",
+            l.kind, l.field, l.objects, l.served_version, l.effect
+        )?;
+    }
+    Ok(())
 }
 
 fn difference_line(d: &Difference) -> String {

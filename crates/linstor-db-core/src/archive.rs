@@ -124,6 +124,8 @@ impl Manifest {
             sql_version: self.sql_version.clone(),
             etcd_version: self.etcd_version,
             k8s_version: self.k8s_version,
+            objects_at: Vec::new(),
+            lost_columns: Vec::new(),
         })
         .and_then(|meta| meta.check_supported(what).map(|()| meta))
     }

@@ -38,6 +38,8 @@ pub struct JobOptions {
     pub controller: Option<String>,
     /// Write even though a running LINSTOR controller was detected.
     pub allow_running_controller: bool,
+    /// Restore a backup whose objects lack columns the API server pruned (see [`crate::lost`]).
+    pub accept_lost_columns: bool,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
     /// Set to true to stop the job at the next batch.
@@ -67,6 +69,10 @@ pub struct InfoReport {
     pub rows: u64,
     /// Rows per table, in schema order.
     pub tables: Vec<TableCount>,
+    /// A backup's objects at served versions other than the storage version.
+    pub objects_at: Vec<String>,
+    /// Columns such a backup lacks (see [`crate::lost`]).
+    pub lost_columns: Vec<crate::lost::LostColumn>,
 }
 
 /// Resolves the store of a job: an explicit address wins over `connection_url`; `linstor.toml` in
@@ -136,6 +142,8 @@ pub async fn info(connection: &Connection, store: &StoreAddress) -> Result<InfoR
         k8s_version: meta.k8s_version,
         rows: tables.iter().map(|t| t.rows).sum(),
         tables,
+        objects_at: meta.objects_at,
+        lost_columns: meta.lost_columns,
     })
 }
 
@@ -340,6 +348,7 @@ pub async fn list_backups(connection: &Connection, namespace: &str) -> Result<Ve
         };
         match read.await {
             Ok((meta, tables)) => {
+                listing.note = crate::lost::note(&meta);
                 listing.linstor_version = Some(meta.linstor_version);
                 listing.data_version = Some(meta.data_version.to_string());
                 listing.rows = Some(tables.iter().map(|t| t.rows).sum());
@@ -366,6 +375,7 @@ pub async fn restore(
     step(options, "check backup");
     let (meta, tables) = engine::inspect(open_source(from, connection).await?.as_mut()).await?;
     meta.check_supported(&from.to_string())?;
+    crate::lost::check_restore(&meta, options.accept_lost_columns, &from.to_string())?;
     let rows = tables.iter().map(|t| t.rows).sum();
     let target_holds = probe(connection, to).await?;
     let mut report = RestoreReport {

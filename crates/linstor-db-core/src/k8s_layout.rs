@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
 
 use crate::row::{Row, Value};
-use crate::schema::{DataVersion, SqlType, Table};
+use crate::schema::{DataVersion, ServedVersion, SqlType, Table};
 use crate::K8S_GROUP;
 
 /// Name of the one `LinstorVersion` custom resource.
@@ -88,19 +88,19 @@ pub fn custom_resource(table: &Table, row: &Row, version: DataVersion) -> Json {
     })
 }
 
-/// The CRD LINSTOR applies for `table` at data version `version`: every version from `v1-19-1` (or the
-/// table's first) up to `version`, newest first, all served, only `version` stored.
+/// The CRD LINSTOR applies for `table` at data version `version`: every version LINSTOR's CRD file of
+/// that release lists ([`ServedVersion::listed`]: from `v1-15-0`, or the table's first, up to `version`
+/// for LINSTOR 1.20 – 1.33; from `v1-19-1` for 1.34), newest first, all served, only `version` stored;
+/// each version with the fields its schema has.
 pub fn crd(table_name: &str, version: DataVersion) -> Option<Json> {
     let current = version.schema().table(table_name)?;
-    let versions: Vec<Json> = DataVersion::ALL
-        .iter()
-        .rev()
-        .filter(|v| **v <= version)
-        .filter_map(|v| v.schema().table(table_name).map(|t| (v, t)))
-        .map(|(v, t)| {
+    let versions: Vec<Json> = ServedVersion::listed(table_name, version)
+        .into_iter()
+        .filter_map(|v| v.columns(table_name).map(|columns| (v, columns)))
+        .map(|(v, columns)| {
             let mut properties = Map::new();
-            for column in &t.columns {
-                let (kind, format) = openapi_type(column.sql_type, *v);
+            for column in columns {
+                let (kind, format) = openapi_type(column.sql_type, v.typed_as());
                 let mut field = Map::new();
                 field.insert("type".into(), kind.into());
                 if let Some(format) = format {
@@ -111,7 +111,7 @@ pub fn crd(table_name: &str, version: DataVersion) -> Option<Json> {
             json!({
                 "name": v.as_str(),
                 "served": true,
-                "storage": *v == version,
+                "storage": v == ServedVersion::Data(version),
                 "schema": {"openAPIV3Schema": {
                     "type": "object",
                     "properties": {"spec": {"type": "object", "properties": properties}},
@@ -331,7 +331,19 @@ mod tests {
             for table in &version.schema().tables {
                 let path = dir.join(format!("{}.yaml", table.kind));
                 let reference = load_yaml(&path);
-                let ours = crd(table.name, version).unwrap();
+                let mut ours = crd(table.name, version).unwrap();
+                // LINSTOR's files are those of 1.34, which no longer list the versions before v1-19-1;
+                // the CRDs of 1.20 – 1.33 list them after v1-19-1 (checked against what 1.33.3 wrote
+                // in `crds_match_what_linstor_1_33_left_after_its_migrations`).
+                let listed = ours["spec"]["versions"].as_array_mut().unwrap();
+                let old: Vec<Json> = listed.drain(reference["spec"]["versions"].as_array().unwrap().len()..).collect();
+                let old_names: Vec<&str> = old.iter().filter_map(|v| v["name"].as_str()).collect();
+                let expected_old: &[&str] = match (version, table.name) {
+                    (DataVersion::V1_33_1, _) | (_, "EBS_REMOTES") => &[],
+                    (_, "SCHEDULES") => &["v1-18-2"],
+                    _ => &["v1-18-2", "v1-17-0", "v1-15-0"],
+                };
+                assert_eq!(old_names, expected_old, "{}", path.display());
                 assert_eq!(ours, reference, "{}", path.display());
                 // Same field order as LINSTOR's generator (column order).
                 let fields = |crd: &Json| -> Vec<String> {
@@ -364,5 +376,81 @@ mod tests {
         }
         assert_eq!(linstor_version_crd(), load_yaml(&root.join("LinstorVersion.yaml")));
         assert_eq!(rollback_crd(), load_yaml(&root.join("Rollback.yaml")));
+    }
+
+    /// The CRDs LINSTOR 1.33.3 left after running its own k8s migrations from scratch, as the API
+    /// server returned them.
+    fn crds_after_linstor_migrations() -> Vec<Json> {
+        let path = reference_dir().join("../linstor-written/crds-after-linstor-migrations.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        serde_yaml::Deserializer::from_str(&text)
+            .map(|d| <Json as serde::Deserialize>::deserialize(d).unwrap())
+            .filter(|d| !d.is_null())
+            .collect()
+    }
+
+    /// Our CRDs for `v1-31-1` (LINSTOR 1.32 – 1.33) equal what LINSTOR 1.33.3 left, field by field:
+    /// version list in order, served / storage, every version's schema; the API server's additions
+    /// (`conversion: None`, `listKind`, `status`) aside.
+    #[test]
+    fn crds_match_what_linstor_1_33_left_after_its_migrations() {
+        let theirs = crds_after_linstor_migrations();
+        assert_eq!(theirs.len(), 45);
+        let version = DataVersion::V1_31_1;
+        let mut compared = 0;
+        for reference in &theirs {
+            let plural = reference["spec"]["names"]["plural"].as_str().unwrap();
+            let ours = match plural {
+                "linstorversion" => linstor_version_crd(),
+                "rollback" => rollback_crd(),
+                _ => {
+                    let table = version.schema().tables.iter().find(|t| t.plural == plural).unwrap();
+                    crd(table.name, version).unwrap()
+                }
+            };
+            assert_eq!(ours["metadata"], reference["metadata"], "{plural}");
+            for key in ["group", "scope"] {
+                assert_eq!(ours["spec"][key], reference["spec"][key], "{plural} {key}");
+            }
+            let mut names = reference["spec"]["names"].clone();
+            names.as_object_mut().unwrap().remove("listKind");
+            assert_eq!(ours["spec"]["names"], names, "{plural}");
+            assert_eq!(reference["spec"]["conversion"], json!({"strategy": "None"}), "{plural}");
+            let (ours_v, theirs_v) =
+                (ours["spec"]["versions"].as_array().unwrap(), reference["spec"]["versions"].as_array().unwrap());
+            let name_list = |v: &[Json]| v.iter().map(|v| v["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+            assert_eq!(name_list(ours_v), name_list(theirs_v), "{plural}");
+            for (a, b) in ours_v.iter().zip(theirs_v) {
+                for key in ["served", "storage", "schema", "additionalPrinterColumns"] {
+                    assert_eq!(a[key], b[key], "{plural} {} {key}", b["name"]);
+                }
+                assert_eq!(a.as_object().unwrap().len(), b.as_object().unwrap().len(), "{plural} {}", b["name"]);
+            }
+            compared += 1;
+        }
+        assert_eq!(compared, version.schema().tables.len() + 2);
+    }
+
+    /// The schemas of the served versions as the table data says, against the 1.33.3 CRDs.
+    #[test]
+    fn served_version_columns_match_linstors_crds() {
+        for reference in crds_after_linstor_migrations() {
+            let kind = reference["spec"]["names"]["kind"].as_str().unwrap();
+            let Some(table) = DataVersion::V1_31_1.schema().tables.iter().find(|t| t.kind == kind) else { continue };
+            for entry in reference["spec"]["versions"].as_array().unwrap() {
+                let served = ServedVersion::parse(entry["name"].as_str().unwrap()).unwrap();
+                let fields: Vec<String> = served.columns(table.name).unwrap().iter().map(|c| c.field.clone()).collect();
+                let mut theirs: Vec<String> = entry["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .cloned()
+                    .collect();
+                let mut ours = fields.clone();
+                ours.sort();
+                theirs.sort();
+                assert_eq!(ours, theirs, "{kind} {served}");
+            }
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! Layers, bottom up:
 //! - pure data and codecs, no I/O: [`schema`] (tables of every data version, releases), [`row`],
 //!   [`etcd_layout`] (keys and values on etcd), [`key_windows`] (etcd read windows), [`k8s_layout`] (CRDs, CR names and objects), [`export`] (the export JSON), [`config`]
-//!   (`linstor.toml`), [`store`] (store addresses), [`objects`] (LINSTOR's object names),
+//!   (`linstor.toml`), [`store`] (store addresses), [`objects`] (LINSTOR's object names), [`lost`]
+//!   (columns a backup served at an older version lacks),
 //!   [`generate`] (databases LINSTOR starts on);
 //! - [`backend`]: the [`backend::Source`] / [`backend::Target`] traits and their adapters
 //!   (etcd behind the `etcd` feature, export files);
@@ -26,6 +27,7 @@ pub mod generate;
 pub mod jobs;
 pub mod k8s_layout;
 pub mod key_windows;
+pub mod lost;
 pub mod objects;
 pub mod row;
 pub mod schema;

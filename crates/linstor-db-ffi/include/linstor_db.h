@@ -19,8 +19,8 @@
  * - Store addresses are `etcd://HOST:PORT[,HOST:PORT...]`, `k8s`, `secret://NAMESPACE/NAME`
  *   (backups) or a file path, as on the command line.
  * - `options_json` is NULL, empty, or a JSON object with any of `replace`, `dry_run`, `backup_to`,
- *   `controller`, `allow_running_controller` and `max_differences`; each job reads the keys that
- *   apply to it, unknown keys give LSDB_STATUS_INVALID_ARGUMENT.
+ *   `controller`, `allow_running_controller`, `accept_lost_columns` and `max_differences`; each
+ *   job reads the keys that apply to it, unknown keys give LSDB_STATUS_INVALID_ARGUMENT.
  * - On success `*report_json` receives the report as JSON, owned by the caller (free it with
  *   lsdb_string_free); on failure it is NULL and lsdb_context_last_error says what failed.
  * - A call blocks until its job ends. lsdb_context_cancel, from any thread, stops it. One job runs
@@ -428,8 +428,9 @@ lsdb_status lsdb_backup(const lsdb_context *ctx,
  * Restores the backup `from` (a backup file or Secret, an export file, or another store) into the
  * store `to` (NULL: connection_url of linstor.toml). The backup is read completely first; a target
  * holding a database is refused unless `replace`, and then backed up first (to `backup_to`); the
- * result is verified row by row. Options read: `replace`, `dry_run`, `backup_to`, `controller`,
- * `allow_running_controller`. Report: `{source, target, dry_run, linstor_version, data_version,
+ * result is verified row by row; a backup whose objects lack columns the API server pruned is refused
+ * unless `accept_lost_columns`. Options read: `replace`, `dry_run`, `backup_to`, `controller`,
+ * `allow_running_controller`, `accept_lost_columns`. Report: `{source, target, dry_run, linstor_version, data_version,
  * changes: [{table, add, remove, change}], rows, previous_backup, controller}`.
  *
  * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.

@@ -176,6 +176,7 @@ impl Job<'_> {
             backup_to,
             controller: options.controller.clone(),
             allow_running_controller: options.allow_running_controller,
+            accept_lost_columns: options.accept_lost_columns,
             progress: self.settings.progress.map(progress_fn),
             cancel: Some(self.cancel.clone()),
         })
@@ -224,6 +225,8 @@ pub(crate) struct OptionsJson {
     pub controller: Option<String>,
     /// Write although a running controller was detected.
     pub allow_running_controller: bool,
+    /// Restore a backup whose objects lack columns the API server pruned.
+    pub accept_lost_columns: bool,
     /// How many differences verify lists in its report (default 100).
     pub max_differences: Option<u64>,
 }

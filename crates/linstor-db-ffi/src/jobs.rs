@@ -204,8 +204,9 @@ pub unsafe extern "C" fn lsdb_backup(
 /// Restores the backup `from` (a backup file or Secret, an export file, or another store) into the
 /// store `to` (NULL: connection_url of linstor.toml). The backup is read completely first; a target
 /// holding a database is refused unless `replace`, and then backed up first (to `backup_to`); the
-/// result is verified row by row. Options read: `replace`, `dry_run`, `backup_to`, `controller`,
-/// `allow_running_controller`. Report: `{source, target, dry_run, linstor_version, data_version,
+/// result is verified row by row; a backup whose objects lack columns the API server pruned is refused
+/// unless `accept_lost_columns`. Options read: `replace`, `dry_run`, `backup_to`, `controller`,
+/// `allow_running_controller`, `accept_lost_columns`. Report: `{source, target, dry_run, linstor_version, data_version,
 /// changes: [{table, add, remove, change}], rows, previous_backup, controller}`.
 ///
 /// Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.

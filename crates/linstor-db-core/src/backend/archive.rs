@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::export::{now_ms, ExportMeta};
 use crate::k8s_layout::{crd, custom_resource, hex, linstor_version_cr, linstor_version_crd, rollback_crd};
 use crate::row::Row;
-use crate::schema::{DataVersion, Table};
+use crate::schema::{DataVersion, ServedVersion, Table};
 use crate::K8S_GROUP;
 
 /// Rows per emitted batch.
@@ -325,16 +325,37 @@ fn corrupt(what: &str, detail: String) -> Error {
 }
 
 /// Reads any backup: our archives, operator v1 archives, LINSTOR v2 archives, `kubectl get -oyaml`
-/// dumps (a tar.gz, a directory of YAML files, or one YAML file).
+/// dumps (a tar.gz, a directory of YAML files, or one YAML file), whatever served version their
+/// objects are at: each object is read with the schema of its version, and the columns the API server
+/// pruned are reported in [`ExportMeta::lost_columns`] (see [`crate::lost`]).
 pub struct ArchiveSource {
     path: PathBuf,
     what: String,
     work: Option<tempfile::TempDir>,
     /// Where a downloaded backup lives; removed with the source.
     _download: Option<tempfile::TempDir>,
-    tables: std::vec::IntoIter<(&'static Table, Option<PathBuf>)>,
-    current: Option<(&'static Table, Option<io::Lines<BufReader<File>>>)>,
+    /// Data version of the backup (set by `open`).
+    data_version: DataVersion,
+    tables: std::vec::IntoIter<(&'static Table, Vec<Spool>)>,
+    current: Option<Reading>,
 }
+
+/// The spooled `spec` lines of one kind at one served version.
+struct Spool {
+    served: ServedVersion,
+    path: PathBuf,
+}
+
+/// The table being read: its remaining spools and the open one.
+struct Reading {
+    table: &'static Table,
+    spools: std::vec::IntoIter<Spool>,
+    /// The open spool's lines, with the served version's fields when it is not the storage version.
+    lines: Option<(Option<Vec<&'static str>>, SpoolLines)>,
+}
+
+/// The lines of an open spool.
+type SpoolLines = io::Lines<BufReader<File>>;
 
 impl ArchiveSource {
     /// A source over the backup at `path` (nothing is read until [`Source::open`]).
@@ -349,7 +370,15 @@ impl ArchiveSource {
     }
 
     fn described(path: PathBuf, what: String) -> ArchiveSource {
-        ArchiveSource { path, what, work: None, _download: None, tables: Vec::new().into_iter(), current: None }
+        ArchiveSource {
+            path,
+            what,
+            work: None,
+            _download: None,
+            data_version: DataVersion::V1_33_1,
+            tables: Vec::new().into_iter(),
+            current: None,
+        }
     }
 
     /// True when `path` looks like a backup rather than an export-db JSON file.
@@ -445,10 +474,8 @@ impl ArchiveSource {
 /// What the scan of all YAML documents found.
 #[derive(Default)]
 struct Scan {
-    /// Per kind: spool file of `spec` JSON lines and the count.
-    spools: HashMap<String, (BufWriter<File>, PathBuf, u64)>,
-    /// Versions named by the data CRs' apiVersion.
-    cr_versions: BTreeSet<String>,
+    /// Per kind and served version: spool file of `spec` JSON lines and the count.
+    spools: HashMap<(String, ServedVersion), (BufWriter<File>, PathBuf, u64)>,
     /// Storage versions of the table CRDs.
     crd_versions: BTreeSet<String>,
     linstor_version: Option<i64>,
@@ -478,17 +505,23 @@ impl Scan {
             }
             "Rollback" => self.rollbacks += 1,
             _ => {
-                self.cr_versions.insert(version.to_owned());
+                let served = ServedVersion::parse(version).ok_or_else(|| {
+                    corrupt(
+                        what,
+                        format!("a {kind} custom resource is at {api_version}, a version no LINSTOR CRD serves"),
+                    )
+                })?;
                 let spec = object
                     .get("spec")
                     .filter(|s| s.is_object())
                     .ok_or_else(|| corrupt(what, format!("a {kind} custom resource has no spec")))?;
-                if !self.spools.contains_key(&kind) {
+                let key = (kind, served);
+                if !self.spools.contains_key(&key) {
                     let path = work.join(format!("rows-{}.jsonl", self.spools.len()));
                     let file = create_private_file(&path).map_err(|e| unreadable(what, &e))?;
-                    self.spools.insert(kind.clone(), (BufWriter::new(file), path, 0));
+                    self.spools.insert(key.clone(), (BufWriter::new(file), path, 0));
                 }
-                if let Some((out, _, count)) = self.spools.get_mut(&kind) {
+                if let Some((out, _, count)) = self.spools.get_mut(&key) {
                     serde_json::to_writer(&mut *out, spec).map_err(|e| unreadable(what, &io::Error::other(e)))?;
                     out.write_all(b"\n").map_err(|e| unreadable(what, &e))?;
                     *count += 1;
@@ -518,38 +551,79 @@ impl Scan {
         Ok(())
     }
 
-    /// The metadata of a backup without our manifest: data version from the custom resources (or,
-    /// for an empty database, the CRDs), release from `LinstorVersion`.
+    /// The metadata of a backup without our manifest. The data version is the CRDs' storage version
+    /// (`crds.yaml`), which must be the data version of the release `LinstorVersion` names; without
+    /// CRDs, that release's. The objects may be at any version those CRDs serve (`kubectl get` returns
+    /// them at the preferred one), checked in [`Scan::check_served`].
     fn meta(&self, what: &str) -> Result<ExportMeta> {
-        let versions = if self.cr_versions.is_empty() { &self.crd_versions } else { &self.cr_versions };
-        let mut data_versions = versions.iter().map(|v| v.parse::<DataVersion>()).collect::<Result<Vec<_>>>()?;
-        data_versions.sort();
-        let Some(data_version) = data_versions.last().copied() else {
-            return Err(corrupt(what, format!("it holds no custom resources or CRDs of {K8S_GROUP}")));
-        };
-        if !self.cr_versions.is_empty() && data_versions.len() > 1 {
-            return Err(corrupt(
-                what,
-                format!(
-                    "its custom resources mix data versions ({})",
-                    versions.iter().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
         let stored = self.linstor_version.ok_or_else(|| {
             corrupt(what, "it has no LinstorVersion custom resource (linstorversion.internal.linstor.linbit.com.yaml), so its LINSTOR version is unknown".into())
         })?;
         let release = release_for_linstor_version(stored, what)?;
-        if release.data_version != data_version {
-            return Err(corrupt(
-                what,
-                format!(
-                    "LinstorVersion {stored} belongs to LINSTOR {} (data version {}) but the custom resources are {data_version}",
-                    release.version, release.data_version
-                ),
-            ));
+        let storage: Vec<&String> = self.crd_versions.iter().collect();
+        match storage.as_slice() {
+            [] => {}
+            [one] => {
+                let Some(ServedVersion::Data(data_version)) = ServedVersion::parse(one) else {
+                    return Err(corrupt(
+                        what,
+                        format!("its CRDs store {one}, a data version of LINSTOR before 1.20 that this tool does not read; start a LINSTOR 1.24 – 1.33 controller on that database once so that it migrates it, then take a new backup"),
+                    ));
+                };
+                if data_version != release.data_version {
+                    return Err(corrupt(
+                        what,
+                        format!(
+                            "LinstorVersion {stored} belongs to LINSTOR {} (data version {}) but its CRDs store {data_version}",
+                            release.version, release.data_version
+                        ),
+                    ));
+                }
+            }
+            many => {
+                return Err(corrupt(
+                    what,
+                    format!(
+                        "its CRDs store different versions ({}): the database was in the middle of a LINSTOR migration",
+                        many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
         }
         Ok(ExportMeta::for_release(release, "k8s", now_ms()))
+    }
+
+    /// Checks that every kind's objects are at a version its CRD serves at `meta`'s data version, and
+    /// records in `meta` the versions other than the storage one and the columns they lack.
+    fn check_served(&self, meta: &mut ExportMeta, what: &str) -> Result<()> {
+        let data_version = meta.data_version;
+        let schema = data_version.schema();
+        let mut keys: Vec<&(String, ServedVersion)> = self.spools.keys().collect();
+        keys.sort();
+        for key in keys {
+            let (kind, served) = key;
+            let Some(table) = schema.tables.iter().find(|t| t.kind == *kind) else {
+                return Err(corrupt(what, format!("kind {kind} is not a table of data version {data_version}")));
+            };
+            if !ServedVersion::listed(table.name, data_version).contains(served) {
+                return Err(corrupt(
+                    what,
+                    format!(
+                        "its {kind} custom resources are at {served}, a version LINSTOR's CRDs of data version {data_version} do not serve: they belong to another LINSTOR release than its LinstorVersion"
+                    ),
+                ));
+            }
+            if *served == ServedVersion::Data(data_version) {
+                continue;
+            }
+            if !meta.objects_at.iter().any(|v| v == served.as_str()) {
+                meta.objects_at.push(served.as_str().to_owned());
+            }
+            let objects = self.spools.get(key).map_or(0, |(_, _, n)| *n);
+            meta.lost_columns.extend(crate::lost::lost_columns(table, *served, objects));
+        }
+        meta.objects_at.sort();
+        Ok(())
     }
 }
 
@@ -570,7 +644,7 @@ impl Source for ArchiveSource {
         for file in &files {
             scan.file(file, work.path(), &self.what)?;
         }
-        let meta = match &manifest {
+        let mut meta = match &manifest {
             Some(manifest) => manifest.meta(&self.what)?,
             None => scan.meta(&self.what)?,
         };
@@ -584,57 +658,239 @@ impl Source for ArchiveSource {
         if let Some(manifest) = manifest.as_ref().filter(|m| m.rows != total) {
             return Err(corrupt(&self.what, format!("it holds {total} rows but its manifest says {}", manifest.rows)));
         }
+        scan.check_served(&mut meta, &self.what)?;
         let schema = meta.data_version.schema();
-        if let Some(unknown) = scan.spools.keys().find(|kind| !schema.tables.iter().any(|t| t.kind == **kind)) {
-            return Err(corrupt(
-                &self.what,
-                format!("kind {unknown} is not a table of data version {}", meta.data_version),
-            ));
+        let mut spools: HashMap<String, Vec<Spool>> = HashMap::new();
+        for ((kind, served), (out, path, _)) in scan.spools.drain() {
+            out.into_inner().map_err(|e| unreadable(&self.what, &e.into_error()))?;
+            spools.entry(kind).or_default().push(Spool { served, path });
         }
         let mut tables = Vec::new();
         for table in &schema.tables {
-            let spool = match scan.spools.remove(&table.kind) {
-                Some((out, path, _)) => {
-                    out.into_inner().map_err(|e| unreadable(&self.what, &e.into_error()))?;
-                    Some(path)
-                }
-                None => None,
-            };
-            tables.push((table, spool));
+            let mut of_table = spools.remove(&table.kind).unwrap_or_default();
+            of_table.sort_by_key(|spool| std::cmp::Reverse(spool.served));
+            tables.push((table, of_table));
         }
         self.tables = tables.into_iter();
+        self.data_version = meta.data_version;
         self.work = Some(work);
         Ok(meta)
     }
 
     async fn next_event(&mut self) -> Result<Option<Event>> {
-        match self.current.take() {
-            None => {
-                let Some((table, spool)) = self.tables.next() else { return Ok(None) };
-                let lines = match spool {
-                    Some(path) => {
-                        Some(BufReader::new(File::open(&path).map_err(|e| unreadable(&self.what, &e))?).lines())
-                    }
-                    None => None,
-                };
-                self.current = Some((table, lines));
-                Ok(Some(Event::TableStart(table)))
+        let Some(mut reading) = self.current.take() else {
+            let Some((table, spools)) = self.tables.next() else { return Ok(None) };
+            self.current = Some(Reading { table, spools: spools.into_iter(), lines: None });
+            return Ok(Some(Event::TableStart(table)));
+        };
+        let table = reading.table;
+        loop {
+            let Some((served_fields, lines)) = reading.lines.as_mut() else {
+                let Some(spool) = reading.spools.next() else { return Ok(Some(Event::TableEnd)) };
+                let file = File::open(&spool.path).map_err(|e| unreadable(&self.what, &e))?;
+                let fields = (spool.served != ServedVersion::Data(self.data_version)).then(|| {
+                    spool.served.columns(table.name).unwrap_or_default().into_iter().map(|c| c.field.as_str()).collect()
+                });
+                reading.lines = Some((fields, BufReader::new(file).lines()));
+                continue;
+            };
+            let mut rows = Vec::with_capacity(BATCH_ROWS);
+            for line in lines.by_ref().take(BATCH_ROWS) {
+                let line = line.map_err(|e| unreadable(&self.what, &e))?;
+                let spec: serde_json::Map<String, Json> = serde_json::from_str(&line)
+                    .map_err(|e| Error::Internal(format!("spool of {}: {e}", table.name)))?;
+                rows.push(row_at(table, served_fields.as_deref(), spec)?);
             }
-            Some((_, None)) => Ok(Some(Event::TableEnd)),
-            Some((table, Some(mut lines))) => {
-                let mut rows = Vec::with_capacity(BATCH_ROWS);
-                for line in lines.by_ref().take(BATCH_ROWS) {
-                    let line = line.map_err(|e| unreadable(&self.what, &e))?;
-                    let spec: serde_json::Map<String, Json> = serde_json::from_str(&line)
-                        .map_err(|e| Error::Internal(format!("spool of {}: {e}", table.name)))?;
-                    rows.push(Row::from_json(table, &spec)?);
+            if rows.is_empty() {
+                reading.lines = None;
+                continue;
+            }
+            self.current = Some(reading);
+            return Ok(Some(Event::Rows(rows)));
+        }
+    }
+}
+
+/// The row of an object read at a served version with `served_fields` (`None`: the storage version).
+/// A field the served version has but the storage schema does not (an object stored long ago at an
+/// old version, say `tcp_port` of ResourceConnections) is dropped, as LINSTOR reading at its storage
+/// version never sees it; the storage columns the served version lacks read as NULL (reported as
+/// lost columns, never filled in).
+fn row_at(table: &Table, served_fields: Option<&[&str]>, mut spec: serde_json::Map<String, Json>) -> Result<Row> {
+    if let Some(fields) = served_fields {
+        spec.retain(|field, _| table.field_index(field).is_some() || !fields.contains(&field.as_str()));
+    }
+    Row::from_json(table, &spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::file::ExportFileSource;
+    use crate::engine::compare::compare;
+
+    fn written(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/reference/linstor-written").join(name)
+    }
+
+    /// Every row of `source` by table and formatted key.
+    async fn rows_of(source: &mut dyn Source) -> (ExportMeta, std::collections::BTreeMap<(String, String), Row>) {
+        let meta = source.open().await.unwrap();
+        let mut rows = std::collections::BTreeMap::new();
+        let mut table = None;
+        while let Some(event) = source.next_event().await.unwrap() {
+            match event {
+                Event::TableStart(t) => table = Some(t),
+                Event::Rows(batch) => {
+                    let t = table.unwrap();
+                    for row in batch {
+                        assert!(rows.insert((t.name.to_owned(), row.formatted_key(t)), row).is_none());
+                    }
                 }
-                if rows.is_empty() {
-                    return Ok(Some(Event::TableEnd));
-                }
-                self.current = Some((table, Some(lines)));
-                Ok(Some(Event::Rows(rows)))
+                Event::TableEnd => table = None,
             }
         }
+        (meta, rows)
+    }
+
+    /// The backup LINSTOR 1.33.3's entrypoint made with kubectl (objects at v1-19-1 on CRDs storing
+    /// v1-27-1) reads as v1-27-1 data, names what v1-19-1 lacks, and equals the rows it was taken from.
+    #[tokio::test]
+    async fn linstors_entrypoint_backup_reads_and_equals_its_source() {
+        let backup = written("v2-entrypoint-backup.tar.gz");
+        let (meta, rows) = rows_of(&mut ArchiveSource::new(&backup)).await;
+        assert_eq!((meta.data_version, meta.linstor_version.as_str()), (DataVersion::V1_27_1, "1.31.3"));
+        assert_eq!(meta.objects_at, ["v1-19-1"]);
+        let lost: Vec<String> =
+            meta.lost_columns.iter().map(|l| format!("{}.{}@{}", l.kind, l.field, l.served_version)).collect();
+        assert_eq!(lost, ["ResourceGroups.x_replicas_on_different@v1-19-1", "ResourceGroups.peer_slots@v1-19-1"]);
+        assert_eq!(crate::lost::note(&meta), "objects at v1-19-1, 2 columns lost");
+        assert!(rows.len() > 600, "{}", rows.len());
+
+        let report = compare(
+            Box::new(ArchiveSource::new(&backup)),
+            Box::new(ExportFileSource::new(written("v2-entrypoint-backup.source.json"))),
+            |d| panic!("{d:?}"),
+        )
+        .await
+        .unwrap();
+        assert!(report.equal() && report.rows_a == report.rows_b && report.rows_a > 600, "{report:?}");
+        // The source had no values in the lost columns: nothing was actually lost.
+        assert_eq!(report.lost_columns.len(), 2);
+        assert!(report.lost_columns.iter().all(|l| l.values_elsewhere == Some(0)), "{:?}", report.lost_columns);
+    }
+
+    /// Writes `rows` (of data version `version`) as a kubectl dump with every table's objects at
+    /// `served` (or the table's first version when it had no CRD then), fields pruned to that
+    /// version's schema as the API server prunes them, plus `crds.yaml` and `LinstorVersion`.
+    fn kubectl_dump(
+        dir: &Path,
+        version: DataVersion,
+        served: ServedVersion,
+        rows: &std::collections::BTreeMap<(String, String), Row>,
+        linstor_version: u32,
+    ) {
+        let schema = version.schema();
+        let crds: Vec<Json> = schema.tables.iter().filter_map(|t| crd(t.name, version)).collect();
+        std::fs::write(
+            dir.join("crds.yaml"),
+            serde_yaml::to_string(&serde_json::json!({"kind": "List", "items": crds})).unwrap(),
+        )
+        .unwrap();
+        for table in &schema.tables {
+            let listed = ServedVersion::listed(table.name, version);
+            let at = listed.iter().copied().filter(|v| *v >= served).min().unwrap();
+            let fields: Vec<&str> = at.columns(table.name).unwrap().iter().map(|c| c.field.as_str()).collect();
+            let items: Vec<Json> = rows
+                .iter()
+                .filter(|((t, _), _)| t == table.name)
+                .map(|(_, row)| {
+                    let mut cr = custom_resource(table, row, version);
+                    cr["apiVersion"] = Json::String(format!("{K8S_GROUP}/{at}"));
+                    cr["metadata"]["uid"] = Json::String("u".into());
+                    cr["spec"].as_object_mut().unwrap().retain(|f, _| fields.contains(&f.as_str()));
+                    cr
+                })
+                .collect();
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+            std::fs::write(dir.join(entry_name(&table.plural)), serde_yaml::to_string(&list).unwrap()).unwrap();
+        }
+        let version_cr = linstor_version_cr(linstor_version);
+        std::fs::write(dir.join(entry_name(LINSTOR_VERSION_PLURAL)), serde_yaml::to_string(&version_cr).unwrap())
+            .unwrap();
+    }
+
+    /// kubectl dumps of the database LINSTOR 1.33.3 left at every version its CRDs serve: read as
+    /// v1-31-1, lost columns named with the rows that had values, everything else equal.
+    #[tokio::test]
+    async fn kubectl_dumps_at_every_served_version_read_with_their_losses() {
+        let export = written("loaded-by-linstor-k8s.export.json");
+        let (source_meta, source) = rows_of(&mut ExportFileSource::new(&export)).await;
+        let version = source_meta.data_version;
+        assert_eq!(version, DataVersion::V1_31_1);
+        for served in ServedVersion::listed("NODES", version) {
+            let dir = tempfile::tempdir().unwrap();
+            kubectl_dump(dir.path(), version, served, &source, source_meta.k8s_version + 1);
+            let (meta, rows) = rows_of(&mut ArchiveSource::new(dir.path())).await;
+            assert_eq!(meta.data_version, version, "{served}");
+            assert_eq!(rows.len(), source.len(), "{served}");
+            let mut expected_lost: Vec<String> = Vec::new();
+            for table in &version.schema().tables {
+                if !source.keys().any(|(t, _)| t == table.name) {
+                    continue;
+                }
+                let at = ServedVersion::listed(table.name, version).into_iter().filter(|v| *v >= served).min().unwrap();
+                expected_lost.extend(
+                    crate::lost::pruned_columns(table, at).iter().map(|c| format!("{}.{}", table.kind, c.field)),
+                );
+            }
+            let lost: Vec<String> = meta.lost_columns.iter().map(|l| format!("{}.{}", l.kind, l.field)).collect();
+            assert_eq!(lost, expected_lost, "{served}");
+            if served == ServedVersion::Data(version) {
+                assert!(meta.objects_at.is_empty() && lost.is_empty());
+                assert!(rows == source);
+                continue;
+            }
+            // Tables without a CRD at `served` (Schedules before v1-18-2) are at their first version.
+            assert_eq!(meta.objects_at.first().map(String::as_str), Some(served.as_str()), "{served}");
+            for ((table, key), row) in &source {
+                let t = version.schema().table(table).unwrap();
+                let mut expected = row.clone();
+                for lost in meta.lost_columns.iter().filter(|l| l.table == *table) {
+                    expected.cells[t.column_index(&lost.column).unwrap()] = None;
+                }
+                expected.fill_defaults(t);
+                assert_eq!(rows.get(&(table.clone(), key.clone())), Some(&expected), "{served} {table} {key}");
+            }
+            // Against the source, the lost columns are counted where it has values.
+            let report =
+                compare(Box::new(ArchiveSource::new(dir.path())), Box::new(ExportFileSource::new(&export)), |_| {})
+                    .await
+                    .unwrap();
+            let tcp = report.lost_columns.iter().find(|l| l.field == "tcp_port_list").unwrap();
+            assert_eq!((tcp.objects, tcp.values_elsewhere), (292, Some(292)), "{served}");
+            assert!(!report.equal(), "{served}: the lost TCP ports are differences");
+        }
+    }
+
+    /// Objects at a version the storage version's CRDs do not serve, or CRDs storing a version
+    /// LINSTOR's LinstorVersion does not belong to, are refused with the reason.
+    #[tokio::test]
+    async fn objects_at_versions_the_crds_do_not_serve_are_refused() {
+        let export = written("loaded-by-linstor-k8s.export.json");
+        let (meta, source) = rows_of(&mut ExportFileSource::new(&export)).await;
+        let dir = tempfile::tempdir().unwrap();
+        // LinstorVersion 28 is LINSTOR 1.31.3 (v1-27-1), but the CRDs store v1-31-1.
+        kubectl_dump(dir.path(), meta.data_version, ServedVersion::V1_15_0, &source, 28);
+        let err = ArchiveSource::new(dir.path()).open().await.err().unwrap().to_string();
+        assert!(
+            err.contains("LinstorVersion 28 belongs to LINSTOR 1.31.3") && err.contains("CRDs store v1-31-1"),
+            "{err}"
+        );
+        // Without crds.yaml the data version is LinstorVersion's; v1-31-1 objects are not served by its CRDs.
+        kubectl_dump(dir.path(), meta.data_version, ServedVersion::Data(DataVersion::V1_31_1), &source, 28);
+        std::fs::remove_file(dir.path().join("crds.yaml")).unwrap();
+        let err = ArchiveSource::new(dir.path()).open().await.err().unwrap().to_string();
+        assert!(err.contains("at v1-31-1, a version LINSTOR's CRDs of data version v1-27-1 do not serve"), "{err}");
     }
 }

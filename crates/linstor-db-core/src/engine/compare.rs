@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use crate::backend::sorted::SortedSource;
 use crate::backend::{Event, Source};
 use crate::error::{Error, Result};
+use crate::lost::LostColumn;
 use crate::row::Row;
 use crate::schema::{Table, NEVER_EXPORTED};
 
@@ -60,6 +61,9 @@ pub struct CompareReport {
     pub differences: u64,
     /// Per table: `(table, rows in A, rows in B, differences)`, tables with rows or differences only.
     pub tables: Vec<(String, u64, u64, u64)>,
+    /// Columns one side lacks because its objects were read at an older served version (see
+    /// [`crate::lost`]), with `values_elsewhere`: the other side's rows holding a value there.
+    pub lost_columns: Vec<LostColumn>,
 }
 
 impl CompareReport {
@@ -88,6 +92,10 @@ pub async fn compare(
         report.differences = 1;
         return Ok(report);
     }
+    // The lost columns of each side, counted on the other side's rows.
+    let mut lost = LostTally::default();
+    lost.add(&meta_a.lost_columns, &meta_a.data_version.schema().tables, Side::B_COUNTS);
+    lost.add(&meta_b.lost_columns, &meta_b.data_version.schema().tables, Side::A_COUNTS);
     // Tables come in schema order on both sides; a file may leave some out (they count as empty).
     for table in &meta_a.data_version.schema().tables {
         let in_a = a.enter(table).await?;
@@ -107,6 +115,8 @@ pub async fn compare(
                     Ordering::Equal => {
                         rows_a += 1;
                         rows_b += 1;
+                        lost.tally(table, ra, Side::A_COUNTS);
+                        lost.tally(table, rb, Side::B_COUNTS);
                         let changed = changed_columns(table, ra, rb);
                         let difference = (!changed.is_empty()).then(|| Difference::Changed {
                             table: table.name.into(),
@@ -119,25 +129,29 @@ pub async fn compare(
                     }
                     Ordering::Less => {
                         rows_a += 1;
+                        lost.tally(table, ra, Side::A_COUNTS);
                         let d = Difference::OnlyInA { table: table.name.into(), key: ka.clone() };
                         next_a = a.next_row(in_a).await?;
                         Some(d)
                     }
                     Ordering::Greater => {
                         rows_b += 1;
+                        lost.tally(table, rb, Side::B_COUNTS);
                         let d = Difference::OnlyInB { table: table.name.into(), key: kb.clone() };
                         next_b = b.next_row(in_b).await?;
                         Some(d)
                     }
                 },
-                (Some((ka, _)), None) => {
+                (Some((ka, ra)), None) => {
                     rows_a += 1;
+                    lost.tally(table, ra, Side::A_COUNTS);
                     let d = Difference::OnlyInA { table: table.name.into(), key: ka.clone() };
                     next_a = a.next_row(in_a).await?;
                     Some(d)
                 }
-                (None, Some((kb, _))) => {
+                (None, Some((kb, rb))) => {
                     rows_b += 1;
+                    lost.tally(table, rb, Side::B_COUNTS);
                     let d = Difference::OnlyInB { table: table.name.into(), key: kb.clone() };
                     next_b = b.next_row(in_b).await?;
                     Some(d)
@@ -155,7 +169,44 @@ pub async fn compare(
             report.tables.push((table.name.to_owned(), rows_a, rows_b, diffs));
         }
     }
+    report.lost_columns = lost.finish();
     Ok(report)
+}
+
+/// Counts, for each lost column of one side, the other side's rows with a value in it.
+#[derive(Default)]
+struct LostTally {
+    /// `(lost column, counted on A's rows?, column index, count)`.
+    entries: Vec<(LostColumn, bool, usize, u64)>,
+}
+
+impl LostTally {
+    fn add(&mut self, lost: &[LostColumn], tables: &[Table], count_on_a: bool) {
+        for column in lost {
+            let index = tables.iter().find(|t| t.name == column.table).and_then(|t| t.column_index(&column.column));
+            if let Some(index) = index {
+                self.entries.push((column.clone(), count_on_a, index, 0));
+            }
+        }
+    }
+
+    fn tally(&mut self, table: &Table, row: &Row, on_a: bool) {
+        for (column, count_on_a, index, count) in &mut self.entries {
+            if *count_on_a == on_a && column.table == table.name && row.cells.get(*index).is_some_and(Option::is_some) {
+                *count += 1;
+            }
+        }
+    }
+
+    fn finish(self) -> Vec<LostColumn> {
+        self.entries
+            .into_iter()
+            .map(|(mut column, _, _, count)| {
+                column.values_elsewhere = Some(count);
+                column
+            })
+            .collect()
+    }
 }
 
 fn changed_columns(table: &Table, a: &Row, b: &Row) -> Vec<(String, String, String)> {
@@ -180,6 +231,11 @@ struct Side {
 }
 
 impl Side {
+    /// [`LostTally`]: count on A's rows.
+    const A_COUNTS: bool = true;
+    /// [`LostTally`]: count on B's rows.
+    const B_COUNTS: bool = false;
+
     fn new(source: Box<dyn Source>) -> Side {
         Side { source: SortedSource::new(source), peeked: None, batch: Vec::new().into_iter(), table: None }
     }

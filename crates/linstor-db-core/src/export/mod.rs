@@ -34,6 +34,11 @@ pub struct ExportMeta {
     pub etcd_version: Option<u32>,
     /// Last k8s migration of the release.
     pub k8s_version: u32,
+    /// Backups only (not part of the export format): the served versions other than the storage
+    /// version that the backup's objects are at (`kubectl get` reads at the preferred version).
+    pub objects_at: Vec<String>,
+    /// Backups only: the columns the API server pruned from objects read at those versions.
+    pub lost_columns: Vec<crate::lost::LostColumn>,
 }
 
 impl ExportMeta {
@@ -47,6 +52,8 @@ impl ExportMeta {
             sql_version: release.sql_version.to_owned(),
             etcd_version: release.etcd_last,
             k8s_version: release.k8s_last,
+            objects_at: Vec::new(),
+            lost_columns: Vec::new(),
         }
     }
 

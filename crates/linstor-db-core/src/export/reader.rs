@@ -159,6 +159,9 @@ fn meta_from(head: &Map<String, Json>) -> std::result::Result<ExportMeta, String
         sql_version: text("sql_version").unwrap_or_default(),
         etcd_version: number("etcd_version").map(|v| small("etcd_version", v)).transpose()?,
         k8s_version: small("k8s_version", number("k8s_version").ok_or("'k8s_version' is missing or not a number")?)?,
+
+        objects_at: Vec::new(),
+        lost_columns: Vec::new(),
     })
 }
 

@@ -3,6 +3,7 @@
 //! Pure data: tables, columns, `java.sql.Types` codes, primary keys and the CRD kind / plural each
 //! table has on Kubernetes. See `linstor-db-format.md` §4 and Appendix A.
 
+mod served;
 mod tables;
 mod versions;
 
@@ -10,6 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
+pub use served::ServedVersion;
 pub use versions::{LinstorVersion, Release, RELEASES};
 
 use crate::error::{Error, Result};
