@@ -53,11 +53,13 @@ pub async fn collect(source: &mut dyn Source) -> (ExportMeta, BTreeMap<(String, 
 
 /// A connection to the test API server as its admin.
 pub async fn k8s_store() -> linstor_db_core::backend::k8s::K8sStore {
+    k8s_store_at(&KubeApiServer::shared().kubeconfig).await
+}
+
+/// A connection to the API server of `kubeconfig`.
+pub async fn k8s_store_at(kubeconfig: &std::path::Path) -> linstor_db_core::backend::k8s::K8sStore {
     use linstor_db_core::backend::k8s::{K8sSettings, K8sStore};
-    let settings = K8sSettings {
-        kubeconfig: Some(KubeApiServer::shared().kubeconfig.clone()),
-        ..K8sSettings::new(&DbConfig::default())
-    };
+    let settings = K8sSettings { kubeconfig: Some(kubeconfig.to_owned()), ..K8sSettings::new(&DbConfig::default()) };
     K8sStore::connect(settings).await.expect("connect to the test kube-apiserver")
 }
 

@@ -173,32 +173,57 @@ impl KubeApiServer {
     /// The API server shared by all tests of this process.
     pub fn shared() -> &'static KubeApiServer {
         static SHARED: OnceLock<KubeApiServer> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/kube-apiserver/start.sh");
-            let output = Command::new("bash")
-                .arg(&script)
-                .arg("--watch-pid")
-                .arg(std::process::id().to_string())
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("run tools/kube-apiserver/start.sh");
-            assert!(output.status.success(), "the test kube-apiserver did not start (see stderr above)");
-            let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-            let env = std::fs::read_to_string(dir.join("env")).expect("start.sh writes an env file");
-            let value = |key: &str| {
-                env.lines()
-                    .find_map(|l| l.strip_prefix(&format!("{key}=")))
-                    .unwrap_or_else(|| panic!("{key} missing in {}", dir.join("env").display()))
-                    .to_owned()
-            };
-            KubeApiServer {
-                kubeconfig: PathBuf::from(value("KUBE_TEST_ADMIN_KUBECONFIG")),
-                user_kubeconfig: PathBuf::from(value("KUBE_TEST_USER_KUBECONFIG")),
-                user: value("KUBE_TEST_USER"),
-                server: value("KUBE_TEST_SERVER"),
-            }
-        })
+        SHARED.get_or_init(|| KubeApiServer::start(&[]).0)
+    }
+
+    /// A server of its own for a heavy test (with `extra_args`), stopped when the guard drops, so that
+    /// neither its objects nor its memory outlive the test.
+    pub fn private(extra_args: &[&str]) -> PrivateKubeApiServer {
+        let (server, dir) = KubeApiServer::start(extra_args);
+        PrivateKubeApiServer { server, dir }
+    }
+
+    fn start(extra_args: &[&str]) -> (KubeApiServer, PathBuf) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/kube-apiserver/start.sh");
+        let mut command = Command::new("bash");
+        command.arg(&script).arg("--watch-pid").arg(std::process::id().to_string());
+        if !extra_args.is_empty() {
+            let inherited = std::env::var("KUBE_APISERVER_EXTRA_ARGS").unwrap_or_default();
+            command.env("KUBE_APISERVER_EXTRA_ARGS", format!("{inherited} {}", extra_args.join(" ")));
+        }
+        let output =
+            command.stdin(Stdio::null()).stderr(Stdio::inherit()).output().expect("run tools/kube-apiserver/start.sh");
+        assert!(output.status.success(), "the test kube-apiserver did not start (see stderr above)");
+        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        let env = std::fs::read_to_string(dir.join("env")).expect("start.sh writes an env file");
+        let value = |key: &str| {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("{key} missing in {}", dir.join("env").display()))
+                .to_owned()
+        };
+        let server = KubeApiServer {
+            kubeconfig: PathBuf::from(value("KUBE_TEST_ADMIN_KUBECONFIG")),
+            user_kubeconfig: PathBuf::from(value("KUBE_TEST_USER_KUBECONFIG")),
+            user: value("KUBE_TEST_USER"),
+            server: value("KUBE_TEST_SERVER"),
+        };
+        (server, dir)
+    }
+}
+
+/// An API server owned by one test; dropping it stops the server and its etcd (by PID, via
+/// `tools/kube-apiserver/stop.sh`).
+pub struct PrivateKubeApiServer {
+    /// The server.
+    pub server: KubeApiServer,
+    dir: PathBuf,
+}
+
+impl Drop for PrivateKubeApiServer {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/kube-apiserver/stop.sh");
+        let _ = Command::new("bash").arg(script).arg(&self.dir).stdin(Stdio::null()).output();
     }
 }
 
