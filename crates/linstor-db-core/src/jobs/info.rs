@@ -1,0 +1,52 @@
+//! `info`, `verify` and `diff`: read-only looks at stores.
+
+use super::*;
+use crate::engine::compare::{compare, Difference};
+use crate::engine::{self, TableCount};
+
+/// What a store holds, without its rows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InfoReport {
+    /// The store.
+    pub store: String,
+    /// LINSTOR release the data belongs to.
+    pub linstor_version: String,
+    /// Data (CRD) version.
+    pub data_version: String,
+    /// Last etcd migration of that release (releases up to 1.33.x).
+    pub etcd_version: Option<u32>,
+    /// Last k8s migration of that release.
+    pub k8s_version: u32,
+    /// Total rows.
+    pub rows: u64,
+    /// Rows per table, in schema order.
+    pub tables: Vec<TableCount>,
+}
+
+/// `info`: the versions and row counts of a store, export or backup.
+pub async fn info(connection: &Connection, store: &StoreAddress) -> Result<InfoReport> {
+    let mut source = open_source(store, connection).await?;
+    let describe = source.describe();
+    let (meta, tables) = engine::inspect(source.as_mut()).await?;
+    Ok(InfoReport {
+        store: describe,
+        linstor_version: meta.linstor_version,
+        data_version: meta.data_version.to_string(),
+        etcd_version: meta.etcd_version,
+        k8s_version: meta.k8s_version,
+        rows: tables.iter().map(|t| t.rows).sum(),
+        tables,
+    })
+}
+
+/// `verify` / `diff`: compares two stores row by row, calling `on_difference` for each difference.
+pub async fn verify(
+    connection: &Connection,
+    a: &StoreAddress,
+    b: &StoreAddress,
+    on_difference: impl FnMut(&Difference),
+) -> Result<CompareReport> {
+    let source_a = open_source(a, connection).await?;
+    let source_b = open_source(b, connection).await?;
+    compare(source_a, source_b, on_difference).await
+}

@@ -1,0 +1,140 @@
+//! `restore`: a backup of any format written into a store.
+
+use super::*;
+use crate::backend::controller::ControllerDeployment;
+use crate::backend::open_target;
+use crate::engine::compare::Difference;
+use crate::engine;
+
+/// What a restore did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RestoreReport {
+    /// The backup read.
+    pub source: String,
+    /// The store written.
+    pub target: String,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// LINSTOR release of the data.
+    pub linstor_version: String,
+    /// Data version.
+    pub data_version: String,
+    /// Per table: rows to add (only in the backup), remove (only in the target) and change.
+    pub changes: Vec<TableChanges>,
+    /// Rows in the backup.
+    pub rows: u64,
+    /// The backup taken of what the target held before (with `replace`).
+    pub previous_backup: Option<BackupReport>,
+    /// The controller Deployment stopped and started again, if any.
+    pub controller: Option<ControllerDeployment>,
+}
+
+/// Row changes in one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TableChanges {
+    /// Table.
+    pub table: String,
+    /// Rows only in the backup.
+    pub add: u64,
+    /// Rows only in the target.
+    pub remove: u64,
+    /// Rows in both with different values.
+    pub change: u64,
+}
+
+/// `restore`: writes a backup (any format) into `to`. The backup is read completely first, so a
+/// corrupt one writes nothing; a non-empty target is refused unless `replace`, and then backed up
+/// first; the result is verified row by row against the backup.
+pub async fn restore(
+    connection: &Connection,
+    from: &StoreAddress,
+    to: &StoreAddress,
+    options: &JobOptions,
+) -> Result<RestoreReport> {
+    require_database(to, "restore")?;
+    step(options, "check backup");
+    let (meta, tables) = engine::inspect(open_source(from, connection).await?.as_mut()).await?;
+    meta.check_supported(&from.to_string())?;
+    let rows = tables.iter().map(|t| t.rows).sum();
+    let target_holds = probe(connection, to).await?;
+    let mut report = RestoreReport {
+        source: from.to_string(),
+        target: to.to_string(),
+        dry_run: options.dry_run,
+        linstor_version: meta.linstor_version.clone(),
+        data_version: meta.data_version.to_string(),
+        changes: Vec::new(),
+        rows,
+        previous_backup: None,
+        controller: None,
+    };
+    if options.dry_run {
+        report.changes = match target_holds {
+            Holds::Database => changes(connection, from, to).await?,
+            Holds::Nothing | Holds::IncompleteImport => tables
+                .iter()
+                .map(|t| TableChanges { table: t.table.clone(), add: t.rows, ..TableChanges::default() })
+                .collect(),
+        };
+        return Ok(report);
+    }
+    if target_holds == Holds::Database && !options.replace {
+        return Err(Error::TargetNotEmpty {
+            store: to.to_string(),
+            detail: format!(
+                "LINSTOR data readable there; `linstor-db restore --dry-run` shows what differs from {from}"
+            ),
+        });
+    }
+    let guard = guard(connection, to, options).await?;
+    report.controller = guard.stopped().cloned();
+    let outcome = restore_guarded(connection, from, to, options, target_holds, &mut report).await;
+    finish_guarded(guard, outcome).await?;
+    Ok(report)
+}
+
+async fn restore_guarded(
+    connection: &Connection,
+    from: &StoreAddress,
+    to: &StoreAddress,
+    options: &JobOptions,
+    target_holds: Holds,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    if target_holds == Holds::Database {
+        let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-restore"));
+        report.previous_backup = Some(backup(connection, to, &keep, options).await?);
+    }
+    step(options, "restore");
+    let mut source = open_source(from, connection).await?;
+    let mut target = open_target(to, connection).await?;
+    let replace = options.replace || target_holds == Holds::IncompleteImport;
+    engine::copy(source.as_mut(), target.as_mut(), &options.copy_options(replace)).await?;
+    step(options, "verify");
+    let verify = jobs_compare(connection, from, to).await?;
+    report.changes = Vec::new();
+    if !verify.equal() {
+        return Err(verify_failed(&verify, "restore again with --replace"));
+    }
+    Ok(())
+}
+
+async fn changes(connection: &Connection, from: &StoreAddress, to: &StoreAddress) -> Result<Vec<TableChanges>> {
+    let mut per_table: Vec<TableChanges> = Vec::new();
+    verify(connection, from, to, |d| {
+        let (table, counter): (&str, fn(&mut TableChanges)) = match d {
+            Difference::OnlyInA { table, .. } => (table, |t| t.add += 1),
+            Difference::OnlyInB { table, .. } => (table, |t| t.remove += 1),
+            Difference::Changed { table, .. } => (table, |t| t.change += 1),
+            Difference::DataVersion { .. } => return,
+        };
+        if per_table.last().is_none_or(|t| t.table != table) {
+            per_table.push(TableChanges { table: table.to_owned(), ..TableChanges::default() });
+        }
+        if let Some(last) = per_table.last_mut() {
+            counter(last);
+        }
+    })
+    .await?;
+    Ok(per_table)
+}
