@@ -9,6 +9,7 @@ use crate::backend::k8s::K8sStore;
 use crate::backend::secret::{BackupListing, SecretStore};
 use crate::backend::sorted::SortedSource;
 use crate::backend::{open_source, Connection};
+use crate::check::CheckReport;
 use crate::engine::{self, TableCount};
 use crate::error::{Error, Result};
 use crate::store::StoreAddress;
@@ -45,8 +46,23 @@ pub async fn backup(
     to: &StoreAddress,
     options: &JobOptions,
 ) -> Result<BackupReport> {
+    Ok(backup_checked(connection, from, to, options, false).await?.0)
+}
+
+/// [`backup`], with `check` also checking every row on the way (`linstor-db check`): migrate writes
+/// from the backup, so this is its one read of the source before the write.
+pub(super) async fn backup_checked(
+    connection: &Connection,
+    from: &StoreAddress,
+    to: &StoreAddress,
+    options: &JobOptions,
+    check: bool,
+) -> Result<(BackupReport, Option<CheckReport>)> {
     match to {
-        StoreAddress::File(path) => Ok(write_backup(connection, from, path, options).await?.0),
+        StoreAddress::File(path) => {
+            let (report, _, check) = write_backup(connection, from, path, options, check).await?;
+            Ok((report, check))
+        }
         StoreAddress::Secret { namespace, name } => {
             // Room for the part suffix, and the name is a label value (at most 63 characters).
             if name.len() > 60 {
@@ -62,11 +78,11 @@ pub async fn backup(
                 .tempdir()
                 .map_err(|source| Error::File { action: "create", path: std::env::temp_dir(), source })?;
             let path = staging.path().join("backup.tar.gz");
-            let (mut report, manifest) = write_backup(connection, from, &path, options).await?;
+            let (mut report, manifest, check) = write_backup(connection, from, &path, options, check).await?;
             let uploaded = secrets.upload(name, &path, &manifest).await?;
             report.target = to.to_string();
             report.parts = uploaded.parts;
-            Ok(report)
+            Ok((report, check))
         }
         other => Err(Error::InvalidStore {
             address: other.to_string(),
@@ -76,17 +92,26 @@ pub async fn backup(
     }
 }
 
-/// Writes and verifies the archive at `path`; returns the report and the archive's manifest.
+/// Writes and verifies the archive at `path`; returns the report, the archive's manifest and, with
+/// `check`, what the rows break of LINSTOR's load-time invariants.
 async fn write_backup(
     connection: &Connection,
     from: &StoreAddress,
     path: &Path,
     options: &JobOptions,
-) -> Result<(BackupReport, Manifest)> {
+    check: bool,
+) -> Result<(BackupReport, Manifest, Option<CheckReport>)> {
     step(options, "backup");
     // Sorted, so that the same database always gives the same entries (and checksums).
     let mut source = SortedSource::new(open_source(from, connection).await?);
-    let copied = engine::copy(&mut source, &mut ArchiveTarget::new(path), &options.copy_options(false)).await?;
+    let mut archive = ArchiveTarget::new(path);
+    let copy_options = options.copy_options(false);
+    let (copied, check) = if check {
+        let (copied, check) = engine::copy_checked(&mut source, &mut archive, &copy_options).await?;
+        (copied, Some(check))
+    } else {
+        (engine::copy(&mut source, &mut archive, &copy_options).await?, None)
+    };
     let VerifiedArchive { manifest, bytes, sha256 } = verify_archive(path)?;
     let report = BackupReport {
         source: copied.source,
@@ -99,7 +124,7 @@ async fn write_backup(
         sha256,
         parts: 0,
     };
-    Ok((report, manifest))
+    Ok((report, manifest, check))
 }
 
 /// `backup list`: every backup Secret of `namespace`, whatever its scheme.

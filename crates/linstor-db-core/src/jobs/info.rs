@@ -1,6 +1,7 @@
-//! `info`, `verify` and `diff`: read-only looks at stores.
+//! `info`, `verify` / `diff` and `check`: read-only looks at stores.
 
 use super::*;
+use crate::check::CheckReport;
 use crate::engine::compare::{compare, Difference};
 use crate::engine::{self, TableCount};
 
@@ -49,4 +50,25 @@ pub async fn verify(
     let source_a = open_source(a, connection).await?;
     let source_b = open_source(b, connection).await?;
     compare(source_a, source_b, on_difference).await
+}
+
+/// What `check` found in a store, export or backup.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckJobReport {
+    /// The store checked.
+    pub store: String,
+    /// LINSTOR release the data belongs to.
+    pub linstor_version: String,
+    /// The rules' findings.
+    #[serde(flatten)]
+    pub check: CheckReport,
+}
+
+/// `check`: reads a store, export or backup once and checks every row against LINSTOR's load-time
+/// invariants ([`crate::check`]).
+pub async fn check(connection: &Connection, store: &StoreAddress) -> Result<CheckJobReport> {
+    let mut source = open_source(store, connection).await?;
+    let describe = source.describe();
+    let (meta, check) = engine::check(source.as_mut()).await?;
+    Ok(CheckJobReport { store: describe, linstor_version: meta.linstor_version, check })
 }

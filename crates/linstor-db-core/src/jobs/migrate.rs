@@ -30,7 +30,9 @@ pub struct MigrateReport {
 
 /// `migrate`: copies a live store into another (etcd → k8s, or back). The source is backed up first and
 /// never modified; the target is written from that backup and then compared row by row with the
-/// source. Re-running after an interruption finishes the job; re-running after success changes nothing.
+/// source. The backup pass also checks every row (`check`): data LINSTOR would refuse to load is not
+/// written unless `no_check`. Re-running after an interruption finishes the job; re-running after
+/// success changes nothing.
 pub async fn migrate(
     connection: &Connection,
     from: &StoreAddress,
@@ -91,9 +93,13 @@ async fn migrate_guarded(
     }
     report.resumed = target_holds == Holds::IncompleteImport;
     let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-migrate"));
-    let backup_report = backup(connection, from, &keep, options).await?;
+    let (backup_report, check) = backup::backup_checked(connection, from, &keep, options, !options.no_check).await?;
     report.rows = backup_report.rows;
     report.backup = Some(backup_report);
+    if let Some(check) = check {
+        // Nothing is written to the target before this; the backup of the source is kept.
+        engine::refuse_unloadable(&from.to_string(), &check)?;
+    }
     step(options, "write");
     // Written from the backup: one consistent snapshot, and the backup is known to restore.
     let mut source = open_source(&keep, connection).await?;

@@ -2,7 +2,7 @@
 //! returning a report that serialises to JSON. The CLI and `linstor-db-ffi` are thin shells over this
 //! module; the engines below it ([`crate::engine`]) know nothing about addresses or flags.
 //!
-//! One module per job family: [`export_import`] (export-db, import-db), [`info`] (info, verify),
+//! One module per job family: [`export_import`] (export-db, import-db), [`info`] (info, verify, check),
 //! [`generate`], [`backup`] (backup, backup list), [`restore`], [`migrate`], [`purge`]; this module
 //! holds the options and the steps they share.
 
@@ -32,7 +32,7 @@ use crate::store::StoreAddress;
 pub use backup::{backup, list_backups, BackupReport};
 pub use export_import::{export, import};
 pub use generate::generate;
-pub use info::{info, verify, InfoReport};
+pub use info::{check, info, verify, CheckJobReport, InfoReport};
 pub use migrate::{migrate, MigrateReport};
 pub use purge::{purge, PurgeReport};
 pub use restore::{restore, RestoreReport, TableChanges};
@@ -52,6 +52,9 @@ pub struct JobOptions {
     pub controller: Option<String>,
     /// Write even though a running LINSTOR controller was detected.
     pub allow_running_controller: bool,
+    /// Write data that breaks LINSTOR's load-time invariants (`linstor-db check`); import, restore and
+    /// migrate otherwise refuse it before the first write.
+    pub no_check: bool,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
     /// Set to true to stop the job at the next batch.
@@ -60,7 +63,7 @@ pub struct JobOptions {
 
 impl JobOptions {
     fn copy_options(&self, replace: bool) -> CopyOptions {
-        CopyOptions { replace, progress: self.progress.clone(), cancel: self.cancel.clone() }
+        CopyOptions { replace, no_check: self.no_check, progress: self.progress.clone(), cancel: self.cancel.clone() }
     }
 }
 

@@ -3,8 +3,8 @@
 use super::*;
 use crate::backend::controller::ControllerDeployment;
 use crate::backend::open_target;
-use crate::engine::compare::Difference;
 use crate::engine;
+use crate::engine::compare::Difference;
 
 /// What a restore did (or, with `dry_run`, would do).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -43,7 +43,8 @@ pub struct TableChanges {
 }
 
 /// `restore`: writes a backup (any format) into `to`. The backup is read completely first, so a
-/// corrupt one writes nothing; a non-empty target is refused unless `replace`, and then backed up
+/// corrupt one, or one LINSTOR would refuse to load (`check`, unless `no_check`; also in a dry run),
+/// writes nothing; a non-empty target is refused unless `replace`, and then backed up
 /// first; the result is verified row by row against the backup.
 pub async fn restore(
     connection: &Connection,
@@ -53,8 +54,12 @@ pub async fn restore(
 ) -> Result<RestoreReport> {
     require_database(to, "restore")?;
     step(options, "check backup");
-    let (meta, tables) = engine::inspect(open_source(from, connection).await?.as_mut()).await?;
+    let (meta, tables, check) =
+        engine::inspect_checked(open_source(from, connection).await?.as_mut(), !options.no_check).await?;
     meta.check_supported(&from.to_string())?;
+    if let Some(check) = check {
+        engine::refuse_unloadable(&from.to_string(), &check)?;
+    }
     let rows = tables.iter().map(|t| t.rows).sum();
     let target_holds = probe(connection, to).await?;
     let mut report = RestoreReport {
