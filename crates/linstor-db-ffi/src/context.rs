@@ -176,6 +176,7 @@ impl Job<'_> {
             backup_to,
             controller: options.controller.clone(),
             allow_running_controller: options.allow_running_controller,
+            no_check: options.no_check,
             progress: self.settings.progress.map(progress_fn),
             cancel: Some(self.cancel.clone()),
         })
@@ -224,6 +225,8 @@ pub(crate) struct OptionsJson {
     pub controller: Option<String>,
     /// Write although a running controller was detected.
     pub allow_running_controller: bool,
+    /// Write data LINSTOR would refuse to load (import, restore, migrate check the rows first).
+    pub no_check: bool,
     /// How many differences verify lists in its report (default 100).
     pub max_differences: Option<u64>,
 }
