@@ -89,7 +89,12 @@ async fn import_of_a_database_linstor_refuses_writes_nothing_unless_no_check() {
         assert!(stderr.contains(expected), "the refusal should say '{expected}':\n{stderr}");
     }
     let keys = raw_keys(&prefix).await;
-    assert!(keys.is_empty(), "a refused import wrote {} keys: {:?}", keys.len(), keys.keys().take(5).collect::<Vec<_>>());
+    assert!(
+        keys.is_empty(),
+        "a refused import wrote {} keys: {:?}",
+        keys.len(),
+        keys.keys().take(5).collect::<Vec<_>>()
+    );
 
     let output = run_cli(&["import-db", "-c", &config, "--no-check", damaged_s]);
     assert!(output.status.success(), "{}", describe(&output));
@@ -102,6 +107,7 @@ async fn import_of_a_database_linstor_refuses_writes_nothing_unless_no_check() {
     let clean_dir = dir.path().join("clean");
     std::fs::create_dir(&clean_dir).unwrap();
     let clean_config = config_for(&clean_dir, &prefix);
-    let output = run_cli(&["import-db", "-c", &clean_config, reference("with-objects-etcd.export.json").to_str().unwrap()]);
+    let output =
+        run_cli(&["import-db", "-c", &clean_config, reference("with-objects-etcd.export.json").to_str().unwrap()]);
     assert!(output.status.success(), "{}", describe(&output));
 }

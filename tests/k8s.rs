@@ -205,9 +205,19 @@ async fn cli_import_export_and_info_with_k8s() {
     assert_eq!(meta.exported_from, "k8s");
     assert!(before == after);
     // `--to k8s` from a file written from etcd works the same way.
-    let second = run_cli(&["import-db", "--no-check", "--to", "k8s", "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
+    let second =
+        run_cli(&["import-db", "--no-check", "--to", "k8s", "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
     assert_eq!(second.status.code(), Some(2), "a second import without --replace is refused\n{}", describe(&second));
-    run(&["import-db", "--no-check", "--to", "k8s", "--replace", "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
+    run(&[
+        "import-db",
+        "--no-check",
+        "--to",
+        "k8s",
+        "--replace",
+        "--kubeconfig",
+        &kubeconfig,
+        generated.to_str().unwrap(),
+    ]);
 }
 
 /// LINSTOR 1.34 data (v1-33-1): the §3.4 examples in an export.
@@ -435,7 +445,8 @@ async fn kubeconfig_contexts_and_service_account_tokens() {
         "{}",
         describe(&output)
     );
-    let output = run_cli(&["import-db", "--no-check", "--to", "k8s", "--kubeconfig", two_s, "--context", "good", file_s]);
+    let output =
+        run_cli(&["import-db", "--no-check", "--to", "k8s", "--kubeconfig", two_s, "--context", "good", file_s]);
     assert!(output.status.success(), "{}", describe(&output));
 
     // A ServiceAccount with the writer role, authenticating with its token.
@@ -467,7 +478,16 @@ async fn kubeconfig_contexts_and_service_account_tokens() {
     let sa_path = dir.path().join("service-account");
     std::fs::write(&sa_path, serde_yaml::to_string(&sa_config).unwrap()).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let output = run_cli(&["import-db", "--no-check", "--to", "k8s", "--replace", "--kubeconfig", sa_path.to_str().unwrap(), file_s]);
+    let output = run_cli(&[
+        "import-db",
+        "--no-check",
+        "--to",
+        "k8s",
+        "--replace",
+        "--kubeconfig",
+        sa_path.to_str().unwrap(),
+        file_s,
+    ]);
     assert!(output.status.success(), "{}", describe(&output));
     assert!(!String::from_utf8_lossy(&output.stderr).contains(&token), "the token never reaches the output");
     let _ = bindings.delete(&ns_name, &Default::default()).await;

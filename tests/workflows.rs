@@ -473,8 +473,7 @@ async fn running_controller_is_refused_or_stopped_and_started_again() {
     let archive = dir.path().join("db.tar.gz");
     jobs::backup(&connection, &etcd(), &file(&archive), &JobOptions::default()).await.unwrap();
 
-    let error =
-        jobs::restore(&connection, &file(&archive), &StoreAddress::K8s, &unchecked()).await.unwrap_err();
+    let error = jobs::restore(&connection, &file(&archive), &StoreAddress::K8s, &unchecked()).await.unwrap_err();
     assert!(matches!(error, Error::ControllerRunning { replicas: 2, .. }), "{error}");
     assert!(error.to_string().contains("--controller piraeus/linstor-controller"), "{error}");
     assert!(open_and_read(&connection, &StoreAddress::K8s).await.is_err(), "nothing was written");

@@ -312,7 +312,8 @@ fn check(global: &Global, report: &CheckJobReport) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(text, "{} findings in {} rows of {}:", check.total(), check.rows, report.store)?;
         for t in &check.findings_total {
-            let effect = if t.refuses { "LINSTOR refuses this" } else { "LINSTOR starts, but ignores or rewrites these rows" };
+            let effect =
+                if t.refuses { "LINSTOR refuses this" } else { "LINSTOR starts, but ignores or rewrites these rows" };
             writeln!(text, "  {:<28} {:>8}  ({effect})", t.rule, t.findings)?;
         }
     }

@@ -514,6 +514,15 @@ impl Checker {
             name if name.starts_with("LAYER_") && table.column_index("LAYER_RESOURCE_ID").is_some() => {
                 let id = c.number("LAYER_RESOURCE_ID");
                 self.require(Rule::LayerDataOwner, table, row, ObjKind::LayerId, &[&id]);
+                let pool = match name {
+                    "LAYER_STORAGE_VOLUMES" => c.text("STOR_POOL_NAME"),
+                    "LAYER_DRBD_VOLUMES" => c.text("POOL_NAME"),
+                    _ => "",
+                };
+                if !pool.is_empty() {
+                    let node = c.text("NODE_NAME");
+                    self.require(Rule::LayerStoragePool, table, row, ObjKind::StorPool, &[node, pool]);
+                }
             }
             "PROPS_CONTAINERS" => self.props(table, row, &c),
             "SEC_OBJECT_PROTECTION" => {

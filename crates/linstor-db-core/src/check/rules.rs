@@ -57,6 +57,11 @@ pub enum Rule {
     /// (`LAYER_DRBD_RESOURCE_DEFINITIONS`, `LAYER_DRBD_VOLUME_DEFINITIONS`) need their resource / volume
     /// definition.
     LayerDataOwner,
+    /// The storage pools layer volumes name exist on their node: `LAYER_STORAGE_VOLUMES`
+    /// (`NODE_NAME`, `STOR_POOL_NAME`) and, when set, the external-metadata pool of
+    /// `LAYER_DRBD_VOLUMES` (`NODE_NAME`, `POOL_NAME`) are `NODE_STOR_POOL` rows; the layer drivers
+    /// resolve them from the node's loaded storage pools.
+    LayerStoragePool,
     /// Every object LINSTOR protects has its `SEC_OBJECT_PROTECTION` row: `/nodes/N`,
     /// `/resourcedefinitions/R`, `/resources/NODE/R`, `/snapshotdefinitions/R/S`, `/resourcegroups/G`,
     /// `/storpooldefinitions/P`, `/keyvaluestores/K`, `/extfiles/PATH`, `/schedule/S`, `/remote/R` (as in
@@ -119,7 +124,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 26] = [
+    pub const ALL: [Rule; 27] = [
         Rule::NetInterfaceNode,
         Rule::ResourceNode,
         Rule::ResourceDefinition,
@@ -135,6 +140,7 @@ impl Rule {
         Rule::LayerResourceOwner,
         Rule::LayerResourceParent,
         Rule::LayerDataOwner,
+        Rule::LayerStoragePool,
         Rule::ObjectProtection,
         Rule::ObjectAcl,
         Rule::AclSystemEntry,
@@ -166,6 +172,7 @@ impl Rule {
             Rule::LayerResourceOwner => "layer-resource-owner",
             Rule::LayerResourceParent => "layer-resource-parent",
             Rule::LayerDataOwner => "layer-data-owner",
+            Rule::LayerStoragePool => "layer-storage-pool",
             Rule::ObjectProtection => "object-protection",
             Rule::ObjectAcl => "object-acl",
             Rule::AclSystemEntry => "acl-system-entry",

@@ -208,6 +208,33 @@ fn each_reference_rule_fails_by_name() {
     let (found, _) = damaged(loaded, without(&["LAYER_RESOURCE_IDS"], "LAYER_RESOURCE_KIND", "DRBD"));
     assert_eq!(found, ["layer-resource-parent", "layer-data-owner"]);
 
+    // layer volumes → the storage pool of their node.
+    let (found, _) = damaged(loaded, |t, r| {
+        if t.name == "LAYER_STORAGE_VOLUMES" && text(t, r, "STOR_POOL_NAME") == "POOL1" {
+            set(t, r, "STOR_POOL_NAME", Value::Text("NO-SUCH-POOL".into()));
+        }
+        true
+    });
+    assert_eq!(found, ["layer-storage-pool"]);
+
+    // resource → resource definition (the resource definition's own rows kept out of the way).
+    let (found, _) = damaged(loaded, |t, r| {
+        if matches!(t.name, "RESOURCES" | "LAYER_RESOURCE_IDS" | "VOLUMES") && text(t, r, "RESOURCE_NAME") == rsc {
+            set(t, r, "RESOURCE_NAME", Value::Text("NO-SUCH-RSC".into()));
+        }
+        true
+    });
+    assert!(found.starts_with(&["resource-definition"]), "{found:?}");
+
+    // storage pool → node.
+    let (found, _) = damaged(loaded, |t, r| {
+        if t.name == "NODE_STOR_POOL" && text(t, r, "POOL_NAME") == "POOL1" && text(t, r, "NODE_NAME") == node {
+            set(t, r, "NODE_NAME", Value::Text("GONE".into()));
+        }
+        true
+    });
+    assert!(found.contains(&"storage-pool-node"), "{found:?}");
+
     // resource connection → resources; volume definition → resource definition: covered by one deletion
     // of a resource definition and everything but the rows that point at it.
     let (rc_t, conns) = rows_of("RESOURCE_CONNECTIONS");
