@@ -5,10 +5,9 @@ use std::path::Path;
 use super::{step, JobOptions};
 use crate::archive::Manifest;
 use crate::backend::archive::{verify_archive, ArchiveTarget, VerifiedArchive};
-use crate::backend::k8s::K8sStore;
 use crate::backend::secret::{BackupListing, SecretStore};
 use crate::backend::sorted::SortedSource;
-use crate::backend::{open_source, Connection};
+use crate::backend::{Connection, Stores};
 use crate::check::CheckReport;
 use crate::engine::{self, TableCount};
 use crate::error::{Error, Result};
@@ -46,13 +45,13 @@ pub async fn backup(
     to: &StoreAddress,
     options: &JobOptions,
 ) -> Result<BackupReport> {
-    Ok(backup_checked(connection, from, to, options, false).await?.0)
+    Ok(backup_checked(&mut Stores::new(connection), from, to, options, false).await?.0)
 }
 
 /// [`backup`], with `check` also checking every row on the way (`linstor-db check`): migrate writes
 /// from the backup, so this is its one read of the source before the write.
 pub(super) async fn backup_checked(
-    connection: &Connection,
+    stores: &mut Stores<'_>,
     from: &StoreAddress,
     to: &StoreAddress,
     options: &JobOptions,
@@ -60,7 +59,7 @@ pub(super) async fn backup_checked(
 ) -> Result<(BackupReport, Option<CheckReport>)> {
     match to {
         StoreAddress::File(path) => {
-            let (report, _, check) = write_backup(connection, from, path, options, check).await?;
+            let (report, _, check) = write_backup(stores, from, path, options, check).await?;
             Ok((report, check))
         }
         StoreAddress::Secret { namespace, name } => {
@@ -71,14 +70,14 @@ pub(super) async fn backup_checked(
                     reason: "a backup name may have at most 60 characters".into(),
                 });
             }
-            let secrets = SecretStore::new(K8sStore::connect(connection.k8s_settings()).await?, namespace);
+            let secrets = SecretStore::new(stores.k8s().await?, namespace);
             secrets.ensure_absent(name).await?;
             let staging = tempfile::Builder::new()
                 .prefix("linstor-db-backup-")
                 .tempdir()
                 .map_err(|source| Error::File { action: "create", path: std::env::temp_dir(), source })?;
             let path = staging.path().join("backup.tar.gz");
-            let (mut report, manifest, check) = write_backup(connection, from, &path, options, check).await?;
+            let (mut report, manifest, check) = write_backup(stores, from, &path, options, check).await?;
             let uploaded = secrets.upload(name, &path, &manifest).await?;
             report.target = to.to_string();
             report.parts = uploaded.parts;
@@ -95,7 +94,7 @@ pub(super) async fn backup_checked(
 /// Writes and verifies the archive at `path`; returns the report, the archive's manifest and, with
 /// `check`, what the rows break of LINSTOR's load-time invariants.
 async fn write_backup(
-    connection: &Connection,
+    stores: &mut Stores<'_>,
     from: &StoreAddress,
     path: &Path,
     options: &JobOptions,
@@ -103,7 +102,7 @@ async fn write_backup(
 ) -> Result<(BackupReport, Manifest, Option<CheckReport>)> {
     step(options, "backup");
     // Sorted, so that the same database always gives the same entries (and checksums).
-    let mut source = SortedSource::new(open_source(from, connection).await?);
+    let mut source = SortedSource::new(stores.source(from).await?);
     let mut archive = ArchiveTarget::new(path);
     let copy_options = options.copy_options(false);
     let (copied, check) = if check {
@@ -129,14 +128,14 @@ async fn write_backup(
 
 /// `backup list`: every backup Secret of `namespace`, whatever its scheme.
 pub async fn list_backups(connection: &Connection, namespace: &str) -> Result<Vec<BackupListing>> {
-    let store = K8sStore::connect(connection.k8s_settings()).await?;
-    let mut listings = SecretStore::new(store, namespace).list().await?;
+    let mut stores = Stores::new(connection);
+    let mut listings = SecretStore::new(stores.k8s().await?, namespace).list().await?;
     // Operator and LINSTOR backups record no data version (their annotation names the new image):
     // read it from the archive. These fit in Secrets, so they are small.
     for listing in listings.iter_mut().filter(|l| l.complete && l.data_version.is_none()) {
         let address = StoreAddress::Secret { namespace: namespace.to_owned(), name: listing.name.clone() };
         let read = async {
-            let mut source = open_source(&address, connection).await?;
+            let mut source = stores.source(&address).await?;
             engine::inspect(source.as_mut()).await
         };
         match read.await {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{finish_guarded, guard, JobOptions};
-use crate::backend::{open_source, open_target, Connection};
+use crate::backend::{Connection, Stores};
 use crate::engine::{self, CopyReport};
 use crate::error::{Error, Result};
 use crate::store::StoreAddress;
@@ -15,7 +15,7 @@ pub async fn export(
     file: &Path,
     options: &JobOptions,
 ) -> Result<CopyReport> {
-    let source = open_source(from, connection).await?;
+    let source = Stores::new(connection).source(from).await?;
     engine::export_file(source, file, &options.copy_options(false)).await
 }
 
@@ -32,8 +32,9 @@ pub async fn import(
             reason: "import-db writes a database store (etcd://… or k8s), not a file; to copy a file use cp".into(),
         });
     }
-    let mut target = open_target(to, connection).await?;
-    let guard = guard(connection, to, options).await?;
+    let mut stores = Stores::new(connection);
+    let mut target = stores.target(to).await?;
+    let guard = guard(&mut stores, to, options).await?;
     let outcome = engine::import_file(file, target.as_mut(), &options.copy_options(options.replace)).await;
     finish_guarded(guard, outcome).await
 }

@@ -1,7 +1,7 @@
 //! `generate`: a synthetic database written into a store.
 
 use super::JobOptions;
-use crate::backend::{open_target, Connection};
+use crate::backend::{Connection, Stores};
 use crate::engine::{self, CopyReport};
 use crate::error::Result;
 use crate::generate::{GeneratedSource, Plan};
@@ -17,7 +17,7 @@ pub async fn generate(
     to: &StoreAddress,
     options: &JobOptions,
 ) -> Result<CopyReport> {
-    let mut target = open_target(to, connection).await?;
+    let mut target = Stores::new(connection).target(to).await?;
     let plan = Plan::for_rows(rows, seed, data_version);
     engine::copy(&mut GeneratedSource::new(plan), target.as_mut(), &options.copy_options(options.replace)).await
 }

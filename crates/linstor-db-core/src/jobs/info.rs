@@ -26,7 +26,7 @@ pub struct InfoReport {
 
 /// `info`: the versions and row counts of a store, export or backup.
 pub async fn info(connection: &Connection, store: &StoreAddress) -> Result<InfoReport> {
-    let mut source = open_source(store, connection).await?;
+    let mut source = Stores::new(connection).source(store).await?;
     let describe = source.describe();
     let (meta, tables) = engine::inspect(source.as_mut()).await?;
     Ok(InfoReport {
@@ -47,8 +47,18 @@ pub async fn verify(
     b: &StoreAddress,
     on_difference: impl FnMut(&Difference),
 ) -> Result<CompareReport> {
-    let source_a = open_source(a, connection).await?;
-    let source_b = open_source(b, connection).await?;
+    verify_with(&mut Stores::new(connection), a, b, on_difference).await
+}
+
+/// [`verify`] on the job's stores.
+pub(super) async fn verify_with(
+    stores: &mut Stores<'_>,
+    a: &StoreAddress,
+    b: &StoreAddress,
+    on_difference: impl FnMut(&Difference),
+) -> Result<CompareReport> {
+    let source_a = stores.source(a).await?;
+    let source_b = stores.source(b).await?;
     compare(source_a, source_b, on_difference).await
 }
 
@@ -67,7 +77,7 @@ pub struct CheckJobReport {
 /// `check`: reads a store, export or backup once and checks every row against LINSTOR's load-time
 /// invariants ([`crate::check`]).
 pub async fn check(connection: &Connection, store: &StoreAddress) -> Result<CheckJobReport> {
-    let mut source = open_source(store, connection).await?;
+    let mut source = Stores::new(connection).source(store).await?;
     let describe = source.describe();
     let (meta, check) = engine::check(source.as_mut()).await?;
     Ok(CheckJobReport { store: describe, linstor_version: meta.linstor_version, check })

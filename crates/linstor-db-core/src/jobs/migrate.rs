@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::backend::controller::ControllerDeployment;
-use crate::backend::open_target;
 use crate::engine;
 
 /// What a migration did.
@@ -47,9 +46,10 @@ pub async fn migrate(
             reason: "source and target are the same store".into(),
         });
     }
-    let guard = guard(connection, to, options).await?;
+    let mut stores = Stores::new(connection);
+    let guard = guard(&mut stores, to, options).await?;
     let controller = guard.stopped().cloned();
-    let outcome = migrate_guarded(connection, from, to, options).await;
+    let outcome = migrate_guarded(&mut stores, from, to, options).await;
     let mut report = finish_guarded(guard, outcome).await?;
     report.controller = controller;
     report.next_steps =
@@ -58,7 +58,7 @@ pub async fn migrate(
 }
 
 async fn migrate_guarded(
-    connection: &Connection,
+    stores: &mut Stores<'_>,
     from: &StoreAddress,
     to: &StoreAddress,
     options: &JobOptions,
@@ -74,10 +74,10 @@ async fn migrate_guarded(
         controller: None,
         next_steps: Vec::new(),
     };
-    let target_holds = probe(connection, to).await?;
+    let target_holds = probe(stores, to).await?;
     if target_holds == Holds::Database {
         step(options, "compare");
-        let verify = jobs_compare(connection, from, to).await?;
+        let verify = jobs_compare(stores, from, to).await?;
         if verify.equal() {
             report.already_migrated = true;
             report.rows = verify.rows_a;
@@ -93,7 +93,7 @@ async fn migrate_guarded(
     }
     report.resumed = target_holds == Holds::IncompleteImport;
     let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-migrate"));
-    let (backup_report, check) = backup::backup_checked(connection, from, &keep, options, !options.no_check).await?;
+    let (backup_report, check) = backup::backup_checked(stores, from, &keep, options, !options.no_check).await?;
     report.rows = backup_report.rows;
     report.backup = Some(backup_report);
     if let Some(check) = check {
@@ -102,12 +102,12 @@ async fn migrate_guarded(
     }
     step(options, "write");
     // Written from the backup: one consistent snapshot, and the backup is known to restore.
-    let mut source = open_source(&keep, connection).await?;
-    let mut target = open_target(to, connection).await?;
+    let mut source = stores.source(&keep).await?;
+    let mut target = stores.target(to).await?;
     let replace = options.replace || report.resumed;
     engine::copy(source.as_mut(), target.as_mut(), &options.copy_options(replace)).await?;
     step(options, "verify");
-    report.verify = jobs_compare(connection, from, to).await?;
+    report.verify = jobs_compare(stores, from, to).await?;
     if !report.verify.equal() {
         return Err(verify_failed(&report.verify, "re-run the migration with --replace; the source is unchanged"));
     }

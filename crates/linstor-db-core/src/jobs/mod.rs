@@ -4,7 +4,8 @@
 //!
 //! One module per job family: [`export_import`] (export-db, import-db), [`info`] (info, verify, check),
 //! [`generate`], [`backup`] (backup, backup list), [`restore`], [`migrate`], [`purge`]; this module
-//! holds the options and the steps they share.
+//! holds the options and the steps they share. A job connects to each store once ([`Stores`]) and
+//! opens every source and target of its steps on that connection.
 
 mod backup;
 mod export_import;
@@ -19,8 +20,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::backend::controller::ControllerGuard;
-use crate::backend::k8s::K8sStore;
-use crate::backend::{open_source, Connection};
+use crate::backend::{Connection, Stores};
 use crate::config::{DbConfig, DEFAULT_CONFIG_DIR};
 use crate::engine::compare::CompareReport;
 use crate::engine::{CopyOptions, Progress, ProgressFn};
@@ -99,8 +99,8 @@ enum Holds {
     Database,
 }
 
-async fn probe(connection: &Connection, store: &StoreAddress) -> Result<Holds> {
-    let mut source = open_source(store, connection).await?;
+async fn probe(stores: &mut Stores<'_>, store: &StoreAddress) -> Result<Holds> {
+    let mut source = stores.source(store).await?;
     match source.open().await {
         Ok(_) => Ok(Holds::Database),
         Err(Error::IncompleteImport { .. }) => Ok(Holds::IncompleteImport),
@@ -109,8 +109,8 @@ async fn probe(connection: &Connection, store: &StoreAddress) -> Result<Holds> {
     }
 }
 
-async fn jobs_compare(connection: &Connection, a: &StoreAddress, b: &StoreAddress) -> Result<CompareReport> {
-    verify(connection, a, b, |_| {}).await
+async fn jobs_compare(stores: &mut Stores<'_>, a: &StoreAddress, b: &StoreAddress) -> Result<CompareReport> {
+    info::verify_with(stores, a, b, |_| {}).await
 }
 
 fn verify_failed(report: &CompareReport, advice: &str) -> Error {
@@ -137,8 +137,8 @@ fn require_database(store: &StoreAddress, job: &str) -> Result<()> {
 
 /// Stops the controller (or checks that it is stopped) before `target` is written. Kubernetes is
 /// always checked for a k8s target; for etcd only when a Kubernetes configuration is at hand.
-async fn guard(connection: &Connection, target: &StoreAddress, options: &JobOptions) -> Result<ControllerGuard> {
-    match K8sStore::connect(connection.k8s_settings()).await {
+async fn guard(stores: &mut Stores<'_>, target: &StoreAddress, options: &JobOptions) -> Result<ControllerGuard> {
+    match stores.k8s().await {
         Ok(store) => {
             ControllerGuard::engage(store, options.controller.as_deref(), options.allow_running_controller).await
         }

@@ -24,23 +24,24 @@ pub async fn purge(
     options: &JobOptions,
 ) -> Result<PurgeReport> {
     require_database(store, "purge")?;
+    let mut stores = Stores::new(connection);
     step(options, "verify backup");
-    let verify = jobs_compare(connection, backup, store).await?;
+    let verify = jobs_compare(&mut stores, backup, store).await?;
     if !verify.equal() {
         return Err(Error::Refused(format!(
             "purge refused: the backup {backup} does not match {store} ({} rows differ). Take a fresh backup (linstor-db backup --from {store} -o FILE), then purge with --backup FILE",
             verify.differences
         )));
     }
-    let guard = guard(connection, store, options).await?;
+    let guard = guard(&mut stores, store, options).await?;
     step(options, "purge");
     let outcome = async {
         match store {
-            StoreAddress::K8s => K8sStore::connect(connection.k8s_settings()).await?.delete_all_crds().await,
+            StoreAddress::K8s => stores.k8s().await?.delete_all_crds().await,
             StoreAddress::Etcd { endpoints } => {
-                let settings = crate::store::EtcdSettings::new(endpoints.clone(), &connection.config);
-                let prefix = settings.prefix();
-                let deleted = crate::backend::etcd::EtcdStore::connect(settings).await?.delete_prefix().await?;
+                let mut etcd = stores.etcd(endpoints).await?;
+                let prefix = etcd.settings().prefix();
+                let deleted = etcd.delete_prefix().await?;
                 Ok(vec![format!("{deleted} keys under {prefix}")])
             }
             other => Err(Error::Internal(format!("purge of {other}"))),

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::backend::controller::ControllerDeployment;
-use crate::backend::open_target;
 use crate::engine;
 use crate::engine::compare::Difference;
 
@@ -53,15 +52,16 @@ pub async fn restore(
     options: &JobOptions,
 ) -> Result<RestoreReport> {
     require_database(to, "restore")?;
+    let mut stores = Stores::new(connection);
+    let stores = &mut stores;
     step(options, "check backup");
-    let (meta, tables, check) =
-        engine::inspect_checked(open_source(from, connection).await?.as_mut(), !options.no_check).await?;
+    let (meta, tables, check) = engine::inspect_checked(stores.source(from).await?.as_mut(), !options.no_check).await?;
     meta.check_supported(&from.to_string())?;
     if let Some(check) = check {
         engine::refuse_unloadable(&from.to_string(), &check)?;
     }
     let rows = tables.iter().map(|t| t.rows).sum();
-    let target_holds = probe(connection, to).await?;
+    let target_holds = probe(stores, to).await?;
     let mut report = RestoreReport {
         source: from.to_string(),
         target: to.to_string(),
@@ -75,7 +75,7 @@ pub async fn restore(
     };
     if options.dry_run {
         report.changes = match target_holds {
-            Holds::Database => changes(connection, from, to).await?,
+            Holds::Database => changes(stores, from, to).await?,
             Holds::Nothing | Holds::IncompleteImport => tables
                 .iter()
                 .map(|t| TableChanges { table: t.table.clone(), add: t.rows, ..TableChanges::default() })
@@ -91,15 +91,15 @@ pub async fn restore(
             ),
         });
     }
-    let guard = guard(connection, to, options).await?;
+    let guard = guard(stores, to, options).await?;
     report.controller = guard.stopped().cloned();
-    let outcome = restore_guarded(connection, from, to, options, target_holds, &mut report).await;
+    let outcome = restore_guarded(stores, from, to, options, target_holds, &mut report).await;
     finish_guarded(guard, outcome).await?;
     Ok(report)
 }
 
 async fn restore_guarded(
-    connection: &Connection,
+    stores: &mut Stores<'_>,
     from: &StoreAddress,
     to: &StoreAddress,
     options: &JobOptions,
@@ -108,15 +108,15 @@ async fn restore_guarded(
 ) -> Result<()> {
     if target_holds == Holds::Database {
         let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-restore"));
-        report.previous_backup = Some(backup(connection, to, &keep, options).await?);
+        report.previous_backup = Some(backup::backup_checked(stores, to, &keep, options, false).await?.0);
     }
     step(options, "restore");
-    let mut source = open_source(from, connection).await?;
-    let mut target = open_target(to, connection).await?;
+    let mut source = stores.source(from).await?;
+    let mut target = stores.target(to).await?;
     let replace = options.replace || target_holds == Holds::IncompleteImport;
     engine::copy(source.as_mut(), target.as_mut(), &options.copy_options(replace)).await?;
     step(options, "verify");
-    let verify = jobs_compare(connection, from, to).await?;
+    let verify = jobs_compare(stores, from, to).await?;
     report.changes = Vec::new();
     if !verify.equal() {
         return Err(verify_failed(&verify, "restore again with --replace"));
@@ -124,9 +124,9 @@ async fn restore_guarded(
     Ok(())
 }
 
-async fn changes(connection: &Connection, from: &StoreAddress, to: &StoreAddress) -> Result<Vec<TableChanges>> {
+async fn changes(stores: &mut Stores<'_>, from: &StoreAddress, to: &StoreAddress) -> Result<Vec<TableChanges>> {
     let mut per_table: Vec<TableChanges> = Vec::new();
-    verify(connection, from, to, |d| {
+    info::verify_with(stores, from, to, |d| {
         let (table, counter): (&str, fn(&mut TableChanges)) = match d {
             Difference::OnlyInA { table, .. } => (table, |t| t.add += 1),
             Difference::OnlyInB { table, .. } => (table, |t| t.remove += 1),
