@@ -40,11 +40,12 @@ set -x
 "$db" generate --rows "$rows" --to "etcd://127.0.0.1:$client"
 "$db" info -c "$work/etcd-conf"
 "$db" backup -c "$work/etcd-conf" -o "$work/etcd-backup.tar.gz"
-"$db" migrate -c "$work/etcd-conf" --kubeconfig "$kubeconfig" --to k8s --backup-to "$work/before-migrate.tar.gz"
+# --no-check: today's generated databases break LINSTOR's load-time rules (`linstor-db check`, issue 12)
+"$db" migrate -c "$work/etcd-conf" --kubeconfig "$kubeconfig" --to k8s --backup-to "$work/before-migrate.tar.gz" --no-check
 "$db" info -c "$work/k8s-conf" --kubeconfig "$kubeconfig"
 "$db" backup -c "$work/k8s-conf" --kubeconfig "$kubeconfig" -o secret://default/linstor-db-demo
 "$db" backup list --kubeconfig "$kubeconfig" default
-"$db" restore -c "$work/k8s-conf" --kubeconfig "$kubeconfig" --from secret://default/linstor-db-demo --dry-run
+"$db" restore -c "$work/k8s-conf" --kubeconfig "$kubeconfig" --from secret://default/linstor-db-demo --dry-run --no-check
 "$db" export-db -c "$work/etcd-conf" "$work/from-etcd.json"
 "$db" export-db -c "$work/k8s-conf" --kubeconfig "$kubeconfig" "$work/from-k8s.json"
 set +x

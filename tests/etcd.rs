@@ -46,7 +46,9 @@ async fn import_writes_the_format_doc_keys_exactly() {
     let prefix = "/LINSTOR/".to_owned();
     // The default prefix is used once, by this test only.
     let store = etcd_store(&prefix).await;
-    engine::import_file(&file, &mut EtcdTarget::new(store.clone()), &CopyOptions::default()).await.unwrap();
+    // The format doc's example is about keys, not a database LINSTOR would load: no check.
+    let unchecked = CopyOptions { no_check: true, ..CopyOptions::default() };
+    engine::import_file(&file, &mut EtcdTarget::new(store.clone()), &unchecked).await.unwrap();
     let keys = raw_keys(&prefix).await;
     let expected = [
         ("/LINSTOR/NODES/ALPHA/UUID", "2b1d6c2e-5a7e-4b53-9a0f-5d6f3f0e9c11"),
@@ -339,9 +341,9 @@ async fn copied_and_imported_databases_have_the_same_keys() {
     engine::export_file(Box::new(EtcdSource::new(etcd_store(&copied).await)), &file, &CopyOptions::default())
         .await
         .unwrap();
-    engine::import_file(&file, &mut EtcdTarget::new(etcd_store(&imported).await), &CopyOptions::default())
-        .await
-        .unwrap();
+    // Generated data does not pass `check` yet (issue 12): --no-check until the new generator lands.
+    let unchecked = CopyOptions { no_check: true, ..CopyOptions::default() };
+    engine::import_file(&file, &mut EtcdTarget::new(etcd_store(&imported).await), &unchecked).await.unwrap();
     let strip = |keys: std::collections::BTreeMap<String, String>, prefix: &str| -> Vec<(String, String)> {
         keys.into_iter().map(|(k, v)| (k[prefix.len()..].to_owned(), v)).collect()
     };

@@ -1,5 +1,6 @@
 //! Integration tests against real servers (see `support`): one test binary, modules by subject.
 
+mod check;
 mod cli;
 mod etcd;
 mod k8s;

@@ -27,6 +27,9 @@ type JobOptions struct {
 	// AcceptLostColumns restores a backup whose objects lack columns the API server pruned (objects
 	// read at an older served version, as kubectl makes them).
 	AcceptLostColumns bool `json:"accept_lost_columns,omitempty"`
+	// NoCheck writes data LINSTOR would refuse to load; Import, Restore and Migrate otherwise check
+	// the rows first (as `linstor-db check`) and refuse such data with ErrRefused.
+	NoCheck bool `json:"no_check,omitempty"`
 	// MaxDifferences is how many differences Verify lists (0: the library's default, 100).
 	MaxDifferences uint64 `json:"max_differences,omitempty"`
 	// Progress, if set, is called during the job on the job's goroutine; it must return quickly.
@@ -138,7 +141,7 @@ func (c *Context) Export(ctx context.Context, from, file string, opts *JobOption
 }
 
 // Import writes a LINSTOR export-db JSON file into the store to ("": connection_url of linstor.toml).
-// Reads opts.Replace.
+// Reads opts.Replace, opts.NoCheck.
 func (c *Context) Import(ctx context.Context, file, to string, opts *JobOptions) (*CopyReport, error) {
 	args, free := cStrings(file, to)
 	defer free()
@@ -292,7 +295,7 @@ func (c *Context) Backup(ctx context.Context, from, to string, opts *JobOptions)
 
 // Restore writes the backup from (file, Secret, export file or store) into the store to ("":
 // connection_url of linstor.toml), verified row by row. Reads Replace, DryRun, BackupTo, Controller,
-// AllowRunningController, AcceptLostColumns.
+// AllowRunningController, AcceptLostColumns, NoCheck.
 func (c *Context) Restore(ctx context.Context, from, to string, opts *JobOptions) (*RestoreReport, error) {
 	args, free := cStrings(from, to)
 	defer free()
@@ -305,7 +308,7 @@ func (c *Context) Restore(ctx context.Context, from, to string, opts *JobOptions
 
 // Migrate copies the live store from ("": connection_url of linstor.toml) into the store to (for example
 // etcd to "k8s"): backup first, write, verify row by row; the source is never modified. Reads Replace,
-// BackupTo, Controller, AllowRunningController.
+// BackupTo, Controller, AllowRunningController, NoCheck.
 func (c *Context) Migrate(ctx context.Context, from, to string, opts *JobOptions) (*MigrateReport, error) {
 	args, free := cStrings(from, to)
 	defer free()

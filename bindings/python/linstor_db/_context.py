@@ -175,10 +175,13 @@ class Context:
 
     def import_db(
         self, file: PathLike, target: Optional[str], *, replace: bool = False, controller: Optional[str] = None,
-        allow_running_controller: bool = False, progress: Optional[ProgressFn] = None,
+        allow_running_controller: bool = False, no_check: bool = False, progress: Optional[ProgressFn] = None,
     ) -> dict:
-        """Writes a LINSTOR export-db JSON file into the store ``target`` (None: linstor.toml)."""
-        options = self._options(replace=replace, controller=controller, allow_running_controller=allow_running_controller)
+        """Writes a LINSTOR export-db JSON file into the store ``target`` (None: linstor.toml). Data LINSTOR
+        would refuse to load is refused (``RefusedError``) before anything is written, unless ``no_check``."""
+        options = self._options(
+            replace=replace, controller=controller, allow_running_controller=allow_running_controller, no_check=no_check,
+        )
         return self._job("lsdb_import", _c_string(file), _c_string(target), options=options, progress=progress)
 
     def info(self, store: Optional[str] = None) -> dict:
@@ -208,26 +211,30 @@ class Context:
     def restore(
         self, source: PathLike, target: Optional[str] = None, *, replace: bool = False, dry_run: bool = False,
         backup_to: Optional[PathLike] = None, controller: Optional[str] = None, allow_running_controller: bool = False,
-        accept_lost_columns: bool = False, progress: Optional[ProgressFn] = None,
+        accept_lost_columns: bool = False, no_check: bool = False, progress: Optional[ProgressFn] = None,
     ) -> dict:
         """Writes a backup (file, Secret, export file or store) into ``target``, verified row by row. A backup
-        whose objects lack columns the API server pruned is refused unless ``accept_lost_columns``."""
+        whose objects lack columns the API server pruned is refused unless ``accept_lost_columns``; data
+        LINSTOR would refuse to load is refused (``RefusedError``) before anything is written, unless
+        ``no_check``."""
         options = self._options(
             replace=replace, dry_run=dry_run, backup_to=os.fspath(backup_to) if backup_to else None,
             controller=controller, allow_running_controller=allow_running_controller,
-            accept_lost_columns=accept_lost_columns,
+            accept_lost_columns=accept_lost_columns, no_check=no_check,
         )
         return self._job("lsdb_restore", _c_string(source), _c_string(target), options=options, progress=progress)
 
     def migrate(
         self, source: Optional[str], target: str, *, replace: bool = False, backup_to: Optional[PathLike] = None,
-        controller: Optional[str] = None, allow_running_controller: bool = False, progress: Optional[ProgressFn] = None,
+        controller: Optional[str] = None, allow_running_controller: bool = False, no_check: bool = False,
+        progress: Optional[ProgressFn] = None,
     ) -> dict:
         """Copies the live store ``source`` into ``target`` (e.g. etcd → ``k8s``): backup first, write,
-        verify row by row; the source is never modified."""
+        verify row by row; the source is never modified. Data LINSTOR would refuse to load is refused
+        (``RefusedError``) before the target is written, unless ``no_check``."""
         options = self._options(
             replace=replace, backup_to=os.fspath(backup_to) if backup_to else None, controller=controller,
-            allow_running_controller=allow_running_controller,
+            allow_running_controller=allow_running_controller, no_check=no_check,
         )
         return self._job("lsdb_migrate", _c_string(source), _c_string(target), options=options, progress=progress)
 

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// directory of them), or `secret://NAMESPACE/NAME` (a backup kept in Kubernetes Secrets, any scheme).
 /// Without one, the store is `connection_url` of linstor.toml.
 ///
-/// Exit codes: 0 success, 1 differences found (verify, diff), 2 error.
+/// Exit codes: 0 success, 1 differences found (verify, diff) or findings (check), 2 error.
 #[derive(Debug, Parser)]
 #[command(name = "linstor-db", version, propagate_version = true)]
 pub struct Cli {
@@ -72,11 +72,20 @@ pub enum Command {
         /// The export file to read.
         file: PathBuf,
         #[command(flatten)]
+        check: CheckArgs,
+        #[command(flatten)]
         controller: ControllerArgs,
     },
     /// Show a store's LINSTOR release, data version, migration numbers and rows per table.
     Info {
         /// The store (default: linstor.toml's connection_url).
+        store: Option<String>,
+    },
+    /// Check a store, export or backup against the invariants LINSTOR's controller relies on when it
+    /// loads its database (references, security rows, NetCom properties, props instance names, DRBD
+    /// flags, minors and ports); one line per offending row, then a summary per rule. Exit 1 on findings.
+    Check {
+        /// The store, export file or backup (default: linstor.toml's connection_url).
         store: Option<String>,
     },
     /// Compare two stores row by row (table and primary key); exit 1 when they differ.
@@ -123,6 +132,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE|secret://NS/NAME")]
         backup_to: Option<String>,
         #[command(flatten)]
+        check: CheckArgs,
+        #[command(flatten)]
         controller: ControllerArgs,
     },
     /// Migrate a database between stores (etcd → k8s, or back): backup of the source, write, verify row
@@ -141,6 +152,8 @@ pub enum Command {
         /// Where the backup of the source goes (default: ./linstor-db-before-migrate-TIME.tar.gz).
         #[arg(long, value_name = "FILE|secret://NS/NAME")]
         backup_to: Option<String>,
+        #[command(flatten)]
+        check: CheckArgs,
         #[command(flatten)]
         controller: ControllerArgs,
     },
@@ -180,6 +193,15 @@ pub enum BackupCommand {
         /// The namespace.
         namespace: String,
     },
+}
+
+/// Whether a writing command checks the data first (`linstor-db check`).
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Write even data LINSTOR would refuse to load (by default the rows are checked before the first
+    /// write, as `linstor-db check` does, and such data is refused).
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 /// How a writing command treats a running LINSTOR controller.

@@ -9,13 +9,13 @@ use linstor_db_core::backend::Connection;
 use linstor_db_core::config::{DbConfig, DEFAULT_CONFIG_DIR};
 use linstor_db_core::engine::compare::Difference;
 use linstor_db_core::engine::CopyReport;
-use linstor_db_core::jobs::{self, InfoReport, JobOptions, MigrateReport, RestoreReport};
+use linstor_db_core::jobs::{self, CheckJobReport, InfoReport, JobOptions, MigrateReport, RestoreReport};
 use linstor_db_core::schema::DataVersion;
 use linstor_db_core::store::StoreAddress;
 
 use std::io::Write as _;
 
-use crate::cli::{BackupArgs, BackupCommand, Cli, Command, ControllerArgs, GenerateArgs, Global, Output};
+use crate::cli::{BackupArgs, BackupCommand, CheckArgs, Cli, Command, ControllerArgs, GenerateArgs, Global, Output};
 use crate::output::{print_result, progress};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -28,10 +28,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             finish(bar);
             print_copy(global, "exported", &result?)
         }
-        Command::ImportDb { to, replace, file, controller } => {
+        Command::ImportDb { to, replace, file, check, controller } => {
             let (address, connection) = resolve(global, to.as_deref())?;
             let (mut options, bar) = job_options(global, "import", *replace);
             apply_controller(&mut options, controller);
+            apply_check(&mut options, check);
             let result = jobs::import(&connection, file, &address, &options).await;
             finish(bar);
             print_copy(global, "imported", &result?)
@@ -40,24 +41,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (address, connection) = resolve(global, store.as_deref())?;
             info(global, &jobs::info(&connection, &address).await?)
         }
+        Command::Check { store } => {
+            let (address, connection) = resolve(global, store.as_deref())?;
+            check(global, &jobs::check(&connection, &address).await?)
+        }
         Command::Generate(args) => generate(global, args).await,
         Command::Backup(args) => backup(global, args).await,
-        Command::Restore { from, to, replace, dry_run, accept_lost_columns, backup_to, controller } => {
+        Command::Restore { from, to, replace, dry_run, accept_lost_columns, backup_to, check, controller } => {
             let (address, connection) = resolve(global, to.as_deref())?;
             let (mut options, bar) = job_options(global, "restore", *replace);
             options.dry_run = *dry_run;
             options.accept_lost_columns = *accept_lost_columns;
             options.backup_to = backup_to.as_deref().map(StoreAddress::parse).transpose()?;
             apply_controller(&mut options, controller);
+            apply_check(&mut options, check);
             let result = jobs::restore(&connection, &StoreAddress::parse(from)?, &address, &options).await;
             finish(bar);
             print_restore(global, &result?)
         }
-        Command::Migrate { from, to, replace, backup_to, controller } => {
+        Command::Migrate { from, to, replace, backup_to, check, controller } => {
             let (source, connection) = resolve(global, from.as_deref())?;
             let (mut options, bar) = job_options(global, "migrate", *replace);
             options.backup_to = backup_to.as_deref().map(StoreAddress::parse).transpose()?;
             apply_controller(&mut options, controller);
+            apply_check(&mut options, check);
             let result = jobs::migrate(&connection, &source, &StoreAddress::parse(to)?, &options).await;
             finish(bar);
             print_migrate(global, &result?)
@@ -107,6 +114,10 @@ fn connection(global: &Global, config: DbConfig) -> Connection {
 fn job_options(global: &Global, verb: &str, replace: bool) -> (JobOptions, Option<indicatif::ProgressBar>) {
     let (callback, bar) = progress(global.quiet, verb);
     (JobOptions { replace, progress: callback, ..JobOptions::default() }, bar)
+}
+
+fn apply_check(options: &mut JobOptions, args: &CheckArgs) {
+    options.no_check = args.no_check;
 }
 
 fn apply_controller(options: &mut JobOptions, args: &ControllerArgs) {
@@ -292,6 +303,33 @@ fn info(global: &Global, report: &InfoReport) -> anyhow::Result<ExitCode> {
     // `info` is asked for; --quiet does not hide its answer.
     print_result(global.output, false, &text, &serde_json::to_value(report)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `check`: one line per example finding (`rule  table  key  detail`), then the count per rule; exit 1
+/// on findings.
+fn check(global: &Global, report: &CheckJobReport) -> anyhow::Result<ExitCode> {
+    let check = &report.check;
+    let mut text = String::new();
+    for f in &check.findings {
+        writeln!(text, "{}  {}  {}  {}", f.rule, f.table, f.key, f.detail)?;
+    }
+    if check.is_clean() {
+        writeln!(
+            text,
+            "clean: {} rows of {} (LINSTOR {} data, {}) break none of LINSTOR's load-time rules",
+            check.rows, report.store, report.linstor_version, check.data_version
+        )?;
+    } else {
+        writeln!(text, "{} findings in {} rows of {}:", check.total(), check.rows, report.store)?;
+        for t in &check.findings_total {
+            let effect =
+                if t.refuses { "LINSTOR refuses this" } else { "LINSTOR starts, but ignores or rewrites these rows" };
+            writeln!(text, "  {:<28} {:>8}  ({effect})", t.rule, t.findings)?;
+        }
+    }
+    // Findings are the answer; --quiet hides only the summary of a clean check.
+    print_result(global.output, global.quiet && check.is_clean(), &text, &serde_json::to_value(report)?)?;
+    Ok(if check.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 async fn generate(global: &Global, args: &GenerateArgs) -> anyhow::Result<ExitCode> {

@@ -273,6 +273,17 @@ pub enum Error {
     /// A destructive job was refused because its safety condition does not hold.
     #[error("{0}")]
     Refused(String),
+    /// The data breaks invariants LINSTOR checks when it loads its database (`linstor-db check`), so
+    /// it was not written: LINSTOR would refuse to start on it.
+    #[error("{store} holds rows LINSTOR would refuse to load, so nothing was written: {rules}; e.g. {examples}. Fix the rows (`linstor-db check {store}` lists them), or pass --no-check to write it anyway")]
+    CheckFailed {
+        /// The data checked.
+        store: String,
+        /// The refusing rules with their counts (`net-interface-node: 1 row`).
+        rules: String,
+        /// A few offending rows (`NODE_NET_INTERFACES TESTNODE1:DEFAULT: no node TESTNODE1`).
+        examples: String,
+    },
     /// The operation was cancelled by the caller.
     #[error("cancelled")]
     Cancelled,

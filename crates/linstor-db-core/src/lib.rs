@@ -3,6 +3,7 @@
 //!
 //! Layers, bottom up:
 //! - pure data and codecs, no I/O: [`schema`] (tables of every data version, releases), [`row`],
+//!   [`check`] (LINSTOR's load-time invariants as named rules),
 //!   [`etcd_layout`] (keys and values on etcd), [`key_windows`] (etcd read windows), [`k8s_layout`] (CRDs, CR names and objects), [`export`] (the export JSON), [`config`]
 //!   (`linstor.toml`), [`store`] (store addresses), [`objects`] (LINSTOR's object names), [`lost`]
 //!   (columns a backup served at an older version lacks),
@@ -16,6 +17,7 @@
 pub mod archive;
 #[cfg(feature = "runtime")]
 pub mod backend;
+pub mod check;
 pub mod config;
 #[cfg(feature = "runtime")]
 pub mod engine;

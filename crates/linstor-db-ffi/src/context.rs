@@ -177,6 +177,7 @@ impl Job<'_> {
             controller: options.controller.clone(),
             allow_running_controller: options.allow_running_controller,
             accept_lost_columns: options.accept_lost_columns,
+            no_check: options.no_check,
             progress: self.settings.progress.map(progress_fn),
             cancel: Some(self.cancel.clone()),
         })
@@ -227,6 +228,8 @@ pub(crate) struct OptionsJson {
     pub allow_running_controller: bool,
     /// Restore a backup whose objects lack columns the API server pruned.
     pub accept_lost_columns: bool,
+    /// Write data LINSTOR would refuse to load (import, restore, migrate check the rows first).
+    pub no_check: bool,
     /// How many differences verify lists in its report (default 100).
     pub max_differences: Option<u64>,
 }

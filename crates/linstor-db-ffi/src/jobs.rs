@@ -46,7 +46,9 @@ pub unsafe extern "C" fn lsdb_export(
 }
 
 /// Imports the export-db JSON file `file` into the store `to` (NULL: connection_url of
-/// linstor.toml), like `linstor-db import-db`. Options read: `replace`. Report as lsdb_export.
+/// linstor.toml), like `linstor-db import-db`. The rows are checked first as `linstor-db check` does;
+/// data LINSTOR would refuse to load is refused (LSDB_STATUS_REFUSED) before anything is written.
+/// Options read: `replace`, `no_check`. Report as lsdb_export.
 ///
 /// Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
 /// Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
@@ -205,9 +207,10 @@ pub unsafe extern "C" fn lsdb_backup(
 /// store `to` (NULL: connection_url of linstor.toml). The backup is read completely first; a target
 /// holding a database is refused unless `replace`, and then backed up first (to `backup_to`); the
 /// result is verified row by row; a backup whose objects lack columns the API server pruned is refused
-/// unless `accept_lost_columns`. Options read: `replace`, `dry_run`, `backup_to`, `controller`,
-/// `allow_running_controller`, `accept_lost_columns`. Report: `{source, target, dry_run, linstor_version, data_version,
-/// changes: [{table, add, remove, change}], rows, previous_backup, controller}`.
+/// unless `accept_lost_columns`, and data LINSTOR would refuse to load is refused (LSDB_STATUS_REFUSED)
+/// before anything is written. Options read: `replace`, `dry_run`, `backup_to`, `controller`,
+/// `allow_running_controller`, `accept_lost_columns`, `no_check`. Report: `{source, target, dry_run,
+/// linstor_version, data_version, changes: [{table, add, remove, change}], rows, previous_backup, controller}`.
 ///
 /// Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
 /// Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
@@ -237,9 +240,11 @@ pub unsafe extern "C" fn lsdb_restore(
 /// etcd to `k8s`: backs up the source first (to `backup_to`, default a timestamped file in the
 /// working directory), writes the target from that backup and verifies it row by row against the
 /// source, which is never modified. Re-running after an interruption finishes the job; re-running
-/// after success changes nothing. Options read: `replace`, `backup_to`, `controller`,
-/// `allow_running_controller`. Report: `{source, target, backup, resumed, already_migrated, rows,
-/// verify: {a, b, rows_a, rows_b, differences, tables}, controller, next_steps: [text]}`.
+/// after success changes nothing. Data LINSTOR would refuse to load is refused (LSDB_STATUS_REFUSED)
+/// after the backup, before the target is written. Options read: `replace`, `backup_to`,
+/// `controller`, `allow_running_controller`, `no_check`. Report: `{source, target, backup, resumed,
+/// already_migrated, rows, verify: {a, b, rows_a, rows_b, differences, tables}, controller,
+/// next_steps: [text]}`.
 ///
 /// Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
 /// Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.

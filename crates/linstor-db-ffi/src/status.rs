@@ -63,7 +63,8 @@ pub enum lsdb_status {
     Controller = 24,
     /// After writing, the target does not hold what was written.
     VerifyFailed = 25,
-    /// A destructive job was refused because its safety condition does not hold (purge).
+    /// A job was refused because its safety condition does not hold (purge; import, restore and migrate
+    /// of data LINSTOR would refuse to load, see `no_check`).
     Refused = 26,
     /// Any other failure.
     Error = 99,
@@ -230,7 +231,7 @@ fn core_status(error: &CoreError) -> lsdb_status {
         CoreError::ControllerRunning { .. } => lsdb_status::ControllerRunning,
         CoreError::Controller { .. } => lsdb_status::Controller,
         CoreError::VerifyFailed { .. } => lsdb_status::VerifyFailed,
-        CoreError::Refused(_) => lsdb_status::Refused,
+        CoreError::Refused(_) | CoreError::CheckFailed { .. } => lsdb_status::Refused,
         CoreError::InvalidArgument(_) => lsdb_status::InvalidArgument,
         CoreError::Cancelled => lsdb_status::Cancelled,
         CoreError::Internal(_) => lsdb_status::Internal,

@@ -109,68 +109,111 @@ impl Connection {
     }
 }
 
-/// Opens `address` for reading.
-#[cfg_attr(not(all(feature = "etcd", feature = "k8s")), allow(unused_variables))]
+/// Opens `address` for reading (a connection of its own; a job opening several uses [`Stores`]).
 pub async fn open_source(address: &StoreAddress, connection: &Connection) -> Result<Box<dyn Source>> {
-    match address {
-        // A file is an export-db JSON or a backup in any layout; the content tells which.
-        StoreAddress::File(path) if archive::ArchiveSource::recognizes(path) => {
-            Ok(Box::new(archive::ArchiveSource::new(path.clone())))
-        }
-        StoreAddress::File(path) => Ok(Box::new(file::ExportFileSource::new(path.clone()))),
-        #[cfg(feature = "etcd")]
-        StoreAddress::Etcd { endpoints } => {
-            let store =
-                etcd::EtcdStore::connect(crate::store::EtcdSettings::new(endpoints.clone(), &connection.config))
-                    .await?;
-            Ok(Box::new(etcd::EtcdSource::new(store)))
-        }
-        #[cfg(feature = "k8s")]
-        StoreAddress::K8s => {
-            let store = k8s::K8sStore::connect(connection.k8s_settings()).await?;
-            Ok(Box::new(k8s::K8sSource::new(store)))
-        }
-        #[cfg(feature = "k8s")]
-        StoreAddress::Secret { namespace, name } => {
-            let store = k8s::K8sStore::connect(connection.k8s_settings()).await?;
-            let download = tempfile::Builder::new()
-                .prefix("linstor-db-download-")
-                .tempdir()
-                .map_err(|source| Error::File { action: "create", path: std::env::temp_dir(), source })?;
-            let path = download.path().join("backup.tar.gz");
-            secret::SecretStore::new(store, namespace).download(name, &path).await?;
-            Ok(Box::new(archive::ArchiveSource::downloaded(download, path, address.to_string())))
-        }
-        #[allow(unreachable_patterns)]
-        other => Err(unsupported(other)),
-    }
+    Stores::new(connection).source(address).await
 }
 
-/// Opens `address` for writing.
-#[cfg_attr(not(all(feature = "etcd", feature = "k8s")), allow(unused_variables))]
+/// Opens `address` for writing (a connection of its own; a job opening several uses [`Stores`]).
 pub async fn open_target(address: &StoreAddress, connection: &Connection) -> Result<Box<dyn Target>> {
-    match address {
-        StoreAddress::File(path) => Ok(Box::new(file::ExportFileTarget::new(path.clone()))),
-        #[cfg(feature = "etcd")]
-        StoreAddress::Etcd { endpoints } => {
-            let store =
-                etcd::EtcdStore::connect(crate::store::EtcdSettings::new(endpoints.clone(), &connection.config))
-                    .await?;
-            Ok(Box::new(etcd::EtcdTarget::new(store)))
+    Stores::new(connection).target(address).await
+}
+
+/// The stores of one job, each connected once: every source and target opened through it shares the
+/// connection of its store (one etcd client per endpoint list, one Kubernetes client), instead of
+/// connecting again in every step.
+pub struct Stores<'a> {
+    connection: &'a Connection,
+    #[cfg(feature = "etcd")]
+    etcd: Vec<(Vec<String>, etcd::EtcdStore)>,
+    #[cfg(feature = "k8s")]
+    k8s: Option<k8s::K8sStore>,
+}
+
+impl<'a> Stores<'a> {
+    /// No store connected yet.
+    pub fn new(connection: &'a Connection) -> Stores<'a> {
+        Stores {
+            connection,
+            #[cfg(feature = "etcd")]
+            etcd: Vec::new(),
+            #[cfg(feature = "k8s")]
+            k8s: None,
         }
-        #[cfg(feature = "k8s")]
-        StoreAddress::K8s => {
-            let store = k8s::K8sStore::connect(connection.k8s_settings()).await?;
-            Ok(Box::new(k8s::K8sTarget::new(store)))
+    }
+
+    /// How stores are reached.
+    pub fn connection(&self) -> &'a Connection {
+        self.connection
+    }
+
+    /// The etcd store at `endpoints`, connected on first use.
+    #[cfg(feature = "etcd")]
+    pub async fn etcd(&mut self, endpoints: &[String]) -> Result<etcd::EtcdStore> {
+        if let Some((_, store)) = self.etcd.iter().find(|(e, _)| e.as_slice() == endpoints) {
+            return Ok(store.clone());
         }
-        StoreAddress::Secret { .. } => Err(Error::InvalidStore {
-            address: address.to_string(),
-            reason:
-                "a Secret holds backups, not a database: write one with `linstor-db backup -o secret://NAMESPACE/NAME`"
+        let settings = crate::store::EtcdSettings::new(endpoints.to_vec(), &self.connection.config);
+        let store = etcd::EtcdStore::connect(settings).await?;
+        self.etcd.push((endpoints.to_vec(), store.clone()));
+        Ok(store)
+    }
+
+    /// The Kubernetes API, connected on first use (a failed connection is not kept).
+    #[cfg(feature = "k8s")]
+    pub async fn k8s(&mut self) -> Result<k8s::K8sStore> {
+        if let Some(store) = &self.k8s {
+            return Ok(store.clone());
+        }
+        let store = k8s::K8sStore::connect(self.connection.k8s_settings()).await?;
+        self.k8s = Some(store.clone());
+        Ok(store)
+    }
+
+    /// Opens `address` for reading.
+    pub async fn source(&mut self, address: &StoreAddress) -> Result<Box<dyn Source>> {
+        match address {
+            // A file is an export-db JSON or a backup in any layout; the content tells which.
+            StoreAddress::File(path) if archive::ArchiveSource::recognizes(path) => {
+                Ok(Box::new(archive::ArchiveSource::new(path.clone())))
+            }
+            StoreAddress::File(path) => Ok(Box::new(file::ExportFileSource::new(path.clone()))),
+            #[cfg(feature = "etcd")]
+            StoreAddress::Etcd { endpoints } => Ok(Box::new(etcd::EtcdSource::new(self.etcd(endpoints).await?))),
+            #[cfg(feature = "k8s")]
+            StoreAddress::K8s => Ok(Box::new(k8s::K8sSource::new(self.k8s().await?))),
+            #[cfg(feature = "k8s")]
+            StoreAddress::Secret { namespace, name } => {
+                let store = self.k8s().await?;
+                let download = tempfile::Builder::new()
+                    .prefix("linstor-db-download-")
+                    .tempdir()
+                    .map_err(|source| Error::File { action: "create", path: std::env::temp_dir(), source })?;
+                let path = download.path().join("backup.tar.gz");
+                secret::SecretStore::new(store, namespace).download(name, &path).await?;
+                Ok(Box::new(archive::ArchiveSource::downloaded(download, path, address.to_string())))
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// Opens `address` for writing.
+    pub async fn target(&mut self, address: &StoreAddress) -> Result<Box<dyn Target>> {
+        match address {
+            StoreAddress::File(path) => Ok(Box::new(file::ExportFileTarget::new(path.clone()))),
+            #[cfg(feature = "etcd")]
+            StoreAddress::Etcd { endpoints } => Ok(Box::new(etcd::EtcdTarget::new(self.etcd(endpoints).await?))),
+            #[cfg(feature = "k8s")]
+            StoreAddress::K8s => Ok(Box::new(k8s::K8sTarget::new(self.k8s().await?))),
+            StoreAddress::Secret { .. } => Err(Error::InvalidStore {
+                address: address.to_string(),
+                reason: "a Secret holds backups, not a database: write one with `linstor-db backup -o secret://NAMESPACE/NAME`"
                     .into(),
-        }),
-        #[allow(unreachable_patterns)]
-        other => Err(unsupported(other)),
+            }),
+            #[allow(unreachable_patterns)]
+            other => Err(unsupported(other)),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use std::path::Path;
 use crate::backend::file::{ExportFileSource, ExportFileTarget};
 use crate::backend::sorted::SortedSource;
 use crate::backend::{Event, Source, Target};
+use crate::check::{CheckReport, Checker};
 use crate::error::{Error, Result};
 use crate::export::ExportMeta;
 
@@ -45,6 +46,9 @@ pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 pub struct CopyOptions {
     /// Overwrite a target that already holds LINSTOR data.
     pub replace: bool,
+    /// Write data that breaks LINSTOR's load-time invariants ([`crate::check`]); read by
+    /// [`import_file`], which otherwise refuses it before writing.
+    pub no_check: bool,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
     /// Set to true to stop the job at the next batch.
@@ -79,6 +83,27 @@ pub struct TableCount {
 
 /// Copies everything `source` holds into `target`.
 pub async fn copy(source: &mut dyn Source, target: &mut dyn Target, options: &CopyOptions) -> Result<CopyReport> {
+    Ok(copy_inner(source, target, options, false).await?.0)
+}
+
+/// Copies like [`copy`] and checks every row on the way ([`crate::check`]); the report says what a
+/// later write of the same data would be refused for (a backup is written whatever it holds).
+pub async fn copy_checked(
+    source: &mut dyn Source,
+    target: &mut dyn Target,
+    options: &CopyOptions,
+) -> Result<(CopyReport, CheckReport)> {
+    let (report, check) = copy_inner(source, target, options, true).await?;
+    let check = check.ok_or_else(|| Error::Internal("copy without its check".into()))?;
+    Ok((report, check))
+}
+
+async fn copy_inner(
+    source: &mut dyn Source,
+    target: &mut dyn Target,
+    options: &CopyOptions,
+    check: bool,
+) -> Result<(CopyReport, Option<CheckReport>)> {
     let meta = source.open().await?;
     meta.check_supported(&source.describe())?;
     target.preflight(&meta, options.replace).await?;
@@ -91,8 +116,9 @@ pub async fn copy(source: &mut dyn Source, target: &mut dyn Target, options: &Co
         tables: Vec::new(),
         rows: 0,
     };
-    match stream(source, target, &meta, options, &mut report).await {
-        Ok(()) => Ok(report),
+    let mut checker = check.then(|| Checker::new(meta.data_version));
+    match stream(source, target, &meta, options, &mut report, checker.as_mut()).await {
+        Ok(()) => Ok((report, checker.map(Checker::finish))),
         Err(e) => Err(Error::WriteInterrupted {
             store: target.describe(),
             rows_written: report.rows,
@@ -108,6 +134,7 @@ async fn stream(
     meta: &ExportMeta,
     options: &CopyOptions,
     report: &mut CopyReport,
+    mut checker: Option<&mut Checker>,
 ) -> Result<()> {
     let total = meta.data_version.schema().tables.len();
     let mut tables_seen = 0;
@@ -131,6 +158,11 @@ async fn stream(
                 let (Some(table), Some(count)) = (current_table, current.as_mut()) else {
                     return Err(Error::Internal("rows outside a table".into()));
                 };
+                if let Some(checker) = checker.as_deref_mut() {
+                    for row in &rows {
+                        checker.row(table, row);
+                    }
+                }
                 let kept = target.write_rows(table, rows).await?;
                 count.rows += kept;
                 report.rows += kept;
@@ -158,30 +190,88 @@ pub async fn export_file(source: Box<dyn Source>, path: &Path, options: &CopyOpt
 }
 
 /// Imports an export file into `target`, as `linstor-database import-db` does. The file is read twice:
-/// first to check every row (so a corrupt or truncated file is refused before anything is written),
-/// then to copy.
+/// first to check every row (so a corrupt or truncated file, or one LINSTOR would refuse to load, is
+/// refused before anything is written; the latter unless `no_check`), then to copy.
 pub async fn import_file(path: &Path, target: &mut dyn Target, options: &CopyOptions) -> Result<CopyReport> {
-    let (meta, _) = inspect(&mut ExportFileSource::new(path)).await?;
-    meta.check_supported(&path.display().to_string())?;
+    let what = path.display().to_string();
+    let (meta, _, check) = inspect_checked(&mut ExportFileSource::new(path), !options.no_check).await?;
+    meta.check_supported(&what)?;
+    if let Some(check) = check {
+        refuse_unloadable(&what, &check)?;
+    }
     copy(&mut ExportFileSource::new(path), target, options).await
 }
 
 /// Reads a whole source and counts rows per table (for `info`), without writing anything.
 pub async fn inspect(source: &mut dyn Source) -> Result<(ExportMeta, Vec<TableCount>)> {
+    let (meta, tables, _) = inspect_checked(source, false).await?;
+    Ok((meta, tables))
+}
+
+/// Reads a whole source, checking every row against LINSTOR's load-time invariants (`linstor-db
+/// check`), streaming: rows are not kept.
+pub async fn check(source: &mut dyn Source) -> Result<(ExportMeta, CheckReport)> {
+    let (meta, _, report) = inspect_checked(source, true).await?;
+    let report = report.ok_or_else(|| Error::Internal("check without a report".into()))?;
+    Ok((meta, report))
+}
+
+/// [`inspect`], and with `check` also [`check`], in one read.
+pub async fn inspect_checked(
+    source: &mut dyn Source,
+    check: bool,
+) -> Result<(ExportMeta, Vec<TableCount>, Option<CheckReport>)> {
     let meta = source.open().await?;
+    let mut checker = check.then(|| Checker::new(meta.data_version));
     let mut tables: Vec<TableCount> = Vec::new();
+    let mut current = None;
     while let Some(event) = source.next_event().await? {
         match event {
-            Event::TableStart(table) => tables.push(TableCount { table: table.name.to_owned(), rows: 0 }),
+            Event::TableStart(table) => {
+                tables.push(TableCount { table: table.name.to_owned(), rows: 0 });
+                current = Some(table);
+            }
             Event::Rows(rows) => {
                 if let Some(count) = tables.last_mut() {
                     count.rows += rows.len() as u64;
                 }
+                if let (Some(checker), Some(table)) = (checker.as_mut(), current) {
+                    for row in &rows {
+                        checker.row(table, row);
+                    }
+                }
             }
-            Event::TableEnd => {}
+            Event::TableEnd => current = None,
         }
     }
-    Ok((meta, tables))
+    Ok((meta, tables, checker.map(Checker::finish)))
+}
+
+/// [`Error::CheckFailed`] when `report` has findings that make LINSTOR refuse the data; findings of
+/// rules LINSTOR starts on anyway are logged.
+pub fn refuse_unloadable(store: &str, report: &CheckReport) -> Result<()> {
+    let refusing: Vec<_> = report.refusing().collect();
+    for other in report.findings_total.iter().filter(|t| !t.refuses) {
+        tracing::warn!(
+            store,
+            rule = other.rule,
+            findings = other.findings,
+            "LINSTOR starts on these rows, but `linstor-db check` reports them"
+        );
+    }
+    if refusing.is_empty() {
+        return Ok(());
+    }
+    let rows = |n: u64| if n == 1 { "1 row".to_owned() } else { format!("{n} rows") };
+    let rules: Vec<String> = refusing.iter().map(|t| format!("{}: {}", t.rule, rows(t.findings))).collect();
+    let examples: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| refusing.iter().any(|t| t.rule == f.rule))
+        .take(3)
+        .map(|f| format!("{} {} {}: {}", f.rule, f.table, f.key, f.detail))
+        .collect();
+    Err(Error::CheckFailed { store: store.to_owned(), rules: rules.join(", "), examples: examples.join("; ") })
 }
 
 #[cfg(test)]

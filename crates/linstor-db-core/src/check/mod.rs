@@ -1,0 +1,764 @@
+//! `check`: LINSTOR's load-time invariants as named [`Rule`]s, over a stream of rows. Pure: no I/O;
+//! the engines feed it ([`crate::engine::check`] behind the `runtime` feature).
+//!
+//! Rows arrive table by table in schema order, each table's rows in any order, and are not kept. What
+//! grows with the database is keys, not rows:
+//! - a set of 128-bit hashes, one per object that can be referenced (node, resource definition,
+//!   resource, volume, group, pool, connection, snapshot, layer resource id, protection path, ACL path);
+//! - the references not yet resolved, deduplicated by target (one entry per distinct missing object,
+//!   with a count and the first referencing row's key): references to tables later in the schema
+//!   order (resource groups, protections, ACLs) are resolved at [`Checker::finish`];
+//! - per layer resource id its owner's hashes and per `LAYER_DRBD_RESOURCES` row its DISKLESS bit and
+//!   TCP ports (for `drbd-diskless-flag`, `drbd-tcp-port-list`, `drbd-tcp-port-unique`), and the
+//!   DRBD minors and (before `v1-31-1`) definition TCP ports seen.
+//!
+//! Findings keep at most [`EXAMPLES_PER_RULE`] examples per rule, and count all.
+//!
+//! More rules plug in through [`Extension`] (e.g. the `DrbdOptions/Disk/resync-after` fixed point,
+//! which is not here): an extension sees every row and adds findings under its own rule name.
+
+mod props;
+mod rules;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+pub use rules::Rule;
+
+use crate::row::{Row, Value};
+use crate::schema::{DataVersion, Table};
+
+/// At most this many example findings are kept per rule; all are counted.
+pub const EXAMPLES_PER_RULE: usize = 20;
+
+/// `RESOURCES.RESOURCE_FLAGS` bit `DRBD_DISKLESS`.
+const RSC_FLAG_DRBD_DISKLESS: i64 = 256;
+/// `LAYER_DRBD_RESOURCES.FLAGS` bit `DISKLESS`.
+const DRBD_RSC_FLAG_DISKLESS: i64 = 4;
+/// The default diskless storage-pool definition and the display name LINSTOR gives it.
+const DFLT_DISKLESS_POOL: (&str, &str) = ("DFLTDISKLESSSTORPOOL", "DfltDisklessStorPool");
+/// NetCom connectors and keys as LINSTOR's controller writes them (`with-objects-etcd.export.json`).
+const NETCOM_CONNECTORS: [&str; 3] = ["PlainConnector", "SslConnector", "DebugSslConnector"];
+const NETCOM_KEYS: [&str; 10] = [
+    "BindAddress",
+    "Port",
+    "Type",
+    "Enabled",
+    "KeyStore",
+    "KeyStorePasswd",
+    "KeyPasswd",
+    "TrustStore",
+    "TrustStorePasswd",
+    "SslProtocol",
+];
+const NETCOM_TYPES: [&str; 2] = ["Plain", "SSL"];
+/// The keys the controller cannot start without.
+const NETCOM_REQUIRED: [&str; 3] =
+    ["NetCom/PlainConnector/BindAddress", "NetCom/PlainConnector/Port", "NetCom/PlainConnector/Type"];
+
+/// One offending row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// The rule's name (`net-interface-node`).
+    pub rule: &'static str,
+    /// The table of the offending row.
+    pub table: String,
+    /// The row's formatted primary key.
+    pub key: String,
+    /// What is wrong, naming the missing or conflicting object.
+    pub detail: String,
+}
+
+/// Findings of one rule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleTotal {
+    /// The rule's name.
+    pub rule: &'static str,
+    /// Offending rows.
+    pub findings: u64,
+    /// Whether LINSTOR refuses (or damages) such a database, so that writes refuse it.
+    pub refuses: bool,
+}
+
+/// The result of checking a database.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckReport {
+    /// Data version of the rows.
+    #[serde(serialize_with = "serialize_version")]
+    pub data_version: DataVersion,
+    /// Rows checked.
+    pub rows: u64,
+    /// Example findings: at most [`EXAMPLES_PER_RULE`] per rule, in rule order.
+    pub findings: Vec<Finding>,
+    /// Every rule with findings and how many, in rule order.
+    pub findings_total: Vec<RuleTotal>,
+}
+
+fn serialize_version<S: serde::Serializer>(version: &DataVersion, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(version.as_str())
+}
+
+impl CheckReport {
+    /// No rule found anything.
+    pub fn is_clean(&self) -> bool {
+        self.findings_total.is_empty()
+    }
+
+    /// The rules whose findings make LINSTOR refuse the database.
+    pub fn refusing(&self) -> impl Iterator<Item = &RuleTotal> {
+        self.findings_total.iter().filter(|t| t.refuses)
+    }
+
+    /// Findings of all rules.
+    pub fn total(&self) -> u64 {
+        self.findings_total.iter().map(|t| t.findings).sum()
+    }
+}
+
+/// Collects findings: counts all, keeps a few examples per rule.
+#[derive(Debug, Default)]
+pub struct Findings {
+    tallies: BTreeMap<(usize, &'static str), Tally>,
+}
+
+#[derive(Debug)]
+struct Tally {
+    count: u64,
+    refuses: bool,
+    examples: Vec<Finding>,
+}
+
+impl Findings {
+    /// One offending row of `rule` (an extension's own rule names sort after the built-in ones).
+    pub fn add(&mut self, rule: &'static str, refuses: bool, table: &str, key: String, detail: String) {
+        self.add_counted(rule, refuses, 1, table, key, detail);
+    }
+
+    fn add_rule(&mut self, rule: Rule, table: &str, key: String, detail: String) {
+        self.add_counted(rule.name(), rule.refuses(), 1, table, key, detail);
+    }
+
+    fn add_counted(&mut self, rule: &'static str, refuses: bool, count: u64, table: &str, key: String, detail: String) {
+        let order = Rule::from_name(rule).map_or(usize::MAX, |r| r as usize);
+        let tally = self.tallies.entry((order, rule)).or_insert(Tally { count: 0, refuses, examples: Vec::new() });
+        tally.count += count;
+        if tally.examples.len() < EXAMPLES_PER_RULE {
+            tally.examples.push(Finding { rule, table: table.to_owned(), key, detail });
+        }
+    }
+}
+
+/// Further rules, fed every row after the built-in rules (the extension point for rules kept
+/// elsewhere, such as the `DrbdOptions/Disk/resync-after` fixed point).
+pub trait Extension: Send {
+    /// One row of `table`.
+    fn row(&mut self, table: &Table, row: &Row, findings: &mut Findings);
+    /// All rows were seen.
+    fn finish(&mut self, findings: &mut Findings);
+}
+
+/// What a key hash stands for; part of the hash, so that equal names of different kinds differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ObjKind {
+    Node,
+    NodeConn,
+    RscGrp,
+    RscDfn,
+    SnapDfn,
+    Rsc,
+    Snap,
+    RscConn,
+    VlmGrp,
+    VlmDfn,
+    SnapVlmDfn,
+    Vlm,
+    SnapVlm,
+    VlmConn,
+    StorPool,
+    StorPoolDfn,
+    Kvs,
+    LayerId,
+    Protection,
+    Acl,
+    SystemAcl,
+}
+
+impl ObjKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ObjKind::Node => "node",
+            ObjKind::NodeConn => "node connection",
+            ObjKind::RscGrp => "resource group",
+            ObjKind::RscDfn => "resource definition",
+            ObjKind::SnapDfn => "snapshot definition",
+            ObjKind::Rsc => "resource",
+            ObjKind::Snap => "snapshot",
+            ObjKind::RscConn => "resource connection",
+            ObjKind::VlmGrp => "volume group",
+            ObjKind::VlmDfn => "volume definition",
+            ObjKind::SnapVlmDfn => "snapshot volume definition",
+            ObjKind::Vlm => "volume",
+            ObjKind::SnapVlm => "snapshot volume",
+            ObjKind::VlmConn => "volume connection",
+            ObjKind::StorPool => "storage pool",
+            ObjKind::StorPoolDfn => "storage-pool definition",
+            ObjKind::Kvs => "key-value store",
+            ObjKind::LayerId => "layer resource id",
+            ObjKind::Protection => "SEC_OBJECT_PROTECTION row",
+            ObjKind::Acl => "SEC_ACL_MAP row",
+            ObjKind::SystemAcl => "SEC_ACL_MAP row for role SYSTEM with access 15",
+        }
+    }
+}
+
+/// A 128-bit hash of a kind and its key parts (two SipHash passes with different salts).
+fn key_hash(kind: ObjKind, parts: &[&str]) -> u128 {
+    let half = |salt: u8| {
+        let mut h = DefaultHasher::new();
+        salt.hash(&mut h);
+        kind.hash(&mut h);
+        for p in parts {
+            p.hash(&mut h);
+        }
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
+/// A reference not resolved yet: how many rows made it, and the first of them.
+#[derive(Debug)]
+struct Pending {
+    count: u64,
+    table: &'static str,
+    key: Box<str>,
+    target: Box<str>,
+}
+
+/// What a layer resource id belongs to.
+#[derive(Debug, Clone, Copy)]
+struct LayerOwner {
+    /// The resource (or snapshot) `RESOURCES` key.
+    resource: u128,
+    /// The node (TCP ports are per node).
+    node: u128,
+    /// `SNAPSHOT_NAME` is empty.
+    live: bool,
+}
+
+#[derive(Debug)]
+struct DrbdRow {
+    id: i64,
+    diskless_bit: bool,
+    /// `None` when the row has no (parsable) `TCP_PORT_LIST`.
+    ports: Option<Vec<i64>>,
+}
+
+/// Checks a database row by row; see the module documentation for what it keeps.
+pub struct Checker {
+    data_version: DataVersion,
+    rows: u64,
+    defined: HashSet<u128>,
+    pending: HashMap<(Rule, u128), Pending>,
+    findings: Findings,
+    layer_owners: HashMap<i64, LayerOwner>,
+    drbd_rows: Vec<DrbdRow>,
+    diskless_resources: HashSet<u128>,
+    minors: HashMap<i64, Box<str>>,
+    definition_ports: HashMap<i64, Box<str>>,
+    netcom_required_seen: [bool; 3],
+    extensions: Vec<Box<dyn Extension>>,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker").field("data_version", &self.data_version).field("rows", &self.rows).finish()
+    }
+}
+
+/// Reads cells by column name; NULL and absent columns read as empty / `None`.
+struct Cells<'a> {
+    table: &'a Table,
+    row: &'a Row,
+}
+
+impl<'a> Cells<'a> {
+    fn value(&self, column: &str) -> Option<&'a Value> {
+        self.table.column_index(column).and_then(|i| self.row.cells.get(i)).and_then(Option::as_ref)
+    }
+
+    fn text(&self, column: &str) -> &'a str {
+        match self.value(column) {
+            Some(Value::Text(s)) => s,
+            _ => "",
+        }
+    }
+
+    fn int(&self, column: &str) -> Option<i64> {
+        match self.value(column) {
+            Some(Value::Int(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// An integer column formatted as LINSTOR formats it in names (`0`), empty when NULL.
+    fn number(&self, column: &str) -> String {
+        self.int(column).map(|v| v.to_string()).unwrap_or_default()
+    }
+}
+
+impl Checker {
+    /// A checker for rows of `data_version`.
+    pub fn new(data_version: DataVersion) -> Checker {
+        Checker {
+            data_version,
+            rows: 0,
+            defined: HashSet::new(),
+            pending: HashMap::new(),
+            findings: Findings::default(),
+            layer_owners: HashMap::new(),
+            drbd_rows: Vec::new(),
+            diskless_resources: HashSet::new(),
+            minors: HashMap::new(),
+            definition_ports: HashMap::new(),
+            netcom_required_seen: [false; 3],
+            extensions: Vec::new(),
+        }
+    }
+
+    /// Adds rules kept elsewhere.
+    pub fn with_extension(mut self, extension: Box<dyn Extension>) -> Checker {
+        self.extensions.push(extension);
+        self
+    }
+
+    fn define(&mut self, kind: ObjKind, parts: &[&str]) {
+        self.defined.insert(key_hash(kind, parts));
+    }
+
+    /// `row` of `table` needs the object `kind`/`parts`; resolved now or at [`Checker::finish`].
+    fn require(&mut self, rule: Rule, table: &Table, row: &Row, kind: ObjKind, parts: &[&str]) {
+        let target = key_hash(kind, parts);
+        if self.defined.contains(&target) {
+            return;
+        }
+        self.pending.entry((rule, target)).and_modify(|p| p.count += 1).or_insert_with(|| Pending {
+            count: 1,
+            table: table.name,
+            key: row.formatted_key(table).into_boxed_str(),
+            target: format!("{} {}", kind.describe(), parts.join("/")).into_boxed_str(),
+        });
+    }
+
+    fn finding(&mut self, rule: Rule, table: &Table, row: &Row, detail: String) {
+        self.findings.add_rule(rule, table.name, row.formatted_key(table), detail);
+    }
+
+    /// Checks one row of `table`.
+    pub fn row(&mut self, table: &Table, row: &Row) {
+        self.rows += 1;
+        let c = Cells { table, row };
+        match table.name {
+            "NODES" => {
+                let node = c.text("NODE_NAME");
+                self.define(ObjKind::Node, &[node]);
+                self.protected(table, row, &format!("/nodes/{node}"));
+            }
+            "RESOURCE_DEFINITIONS" => self.resource_definition(table, row, &c),
+            "RESOURCES" => self.resource(table, row, &c),
+            "VOLUME_DEFINITIONS" => {
+                let (rsc, snap, nr) = (c.text("RESOURCE_NAME"), c.text("SNAPSHOT_NAME"), c.number("VLM_NR"));
+                if snap.is_empty() {
+                    self.define(ObjKind::VlmDfn, &[rsc, &nr]);
+                    self.require(Rule::VolumeDefinitionOwner, table, row, ObjKind::RscDfn, &[rsc]);
+                } else {
+                    self.define(ObjKind::SnapVlmDfn, &[rsc, snap, &nr]);
+                    self.require(Rule::SnapshotDefinition, table, row, ObjKind::SnapDfn, &[rsc, snap]);
+                }
+            }
+            "VOLUMES" => {
+                let (node, rsc, snap) = (c.text("NODE_NAME"), c.text("RESOURCE_NAME"), c.text("SNAPSHOT_NAME"));
+                let nr = c.number("VLM_NR");
+                if snap.is_empty() {
+                    self.define(ObjKind::Vlm, &[node, rsc, &nr]);
+                    self.require(Rule::VolumeResource, table, row, ObjKind::Rsc, &[node, rsc]);
+                    self.require(Rule::VolumeDefinition, table, row, ObjKind::VlmDfn, &[rsc, &nr]);
+                } else {
+                    self.define(ObjKind::SnapVlm, &[node, rsc, snap, &nr]);
+                    self.require(Rule::VolumeResource, table, row, ObjKind::Snap, &[node, rsc, snap]);
+                    self.require(Rule::VolumeDefinition, table, row, ObjKind::SnapVlmDfn, &[rsc, snap, &nr]);
+                }
+            }
+            "RESOURCE_GROUPS" => {
+                let group = c.text("RESOURCE_GROUP_NAME");
+                self.define(ObjKind::RscGrp, &[group]);
+                self.protected(table, row, &format!("/resourcegroups/{group}"));
+            }
+            "VOLUME_GROUPS" => {
+                let (group, nr) = (c.text("RESOURCE_GROUP_NAME"), c.number("VLM_NR"));
+                self.define(ObjKind::VlmGrp, &[group, &nr]);
+                self.require(Rule::VolumeGroupOwner, table, row, ObjKind::RscGrp, &[group]);
+            }
+            "STOR_POOL_DEFINITIONS" => {
+                let pool = c.text("POOL_NAME");
+                self.define(ObjKind::StorPoolDfn, &[pool]);
+                self.protected(table, row, &format!("/storpooldefinitions/{pool}"));
+                let display = c.text("POOL_DSP_NAME");
+                if pool == DFLT_DISKLESS_POOL.0 && display != DFLT_DISKLESS_POOL.1 {
+                    self.finding(
+                        Rule::DefaultDisklessPoolName,
+                        table,
+                        row,
+                        format!("POOL_DSP_NAME is {display:?}; LINSTOR needs {:?}", DFLT_DISKLESS_POOL.1),
+                    );
+                }
+            }
+            "NODE_STOR_POOL" => {
+                let (node, pool) = (c.text("NODE_NAME"), c.text("POOL_NAME"));
+                self.define(ObjKind::StorPool, &[node, pool]);
+                self.require(Rule::StoragePoolNode, table, row, ObjKind::Node, &[node]);
+                self.require(Rule::StoragePoolDefinition, table, row, ObjKind::StorPoolDfn, &[pool]);
+            }
+            "NODE_NET_INTERFACES" => {
+                self.require(Rule::NetInterfaceNode, table, row, ObjKind::Node, &[c.text("NODE_NAME")]);
+            }
+            "NODE_CONNECTIONS" => {
+                let (a, b) = (c.text("NODE_NAME_SRC"), c.text("NODE_NAME_DST"));
+                self.define(ObjKind::NodeConn, &[a, b]);
+                self.require(Rule::ConnectionEnds, table, row, ObjKind::Node, &[a]);
+                self.require(Rule::ConnectionEnds, table, row, ObjKind::Node, &[b]);
+            }
+            "RESOURCE_CONNECTIONS" => {
+                let (a, b) = (c.text("NODE_NAME_SRC"), c.text("NODE_NAME_DST"));
+                let (rsc, snap) = (c.text("RESOURCE_NAME"), c.text("SNAPSHOT_NAME"));
+                if snap.is_empty() {
+                    self.define(ObjKind::RscConn, &[a, b, rsc]);
+                    self.require(Rule::ConnectionEnds, table, row, ObjKind::Rsc, &[a, rsc]);
+                    self.require(Rule::ConnectionEnds, table, row, ObjKind::Rsc, &[b, rsc]);
+                } else {
+                    self.require(Rule::SnapshotDefinition, table, row, ObjKind::SnapDfn, &[rsc, snap]);
+                    self.require(Rule::ConnectionEnds, table, row, ObjKind::Snap, &[a, rsc, snap]);
+                    self.require(Rule::ConnectionEnds, table, row, ObjKind::Snap, &[b, rsc, snap]);
+                }
+            }
+            "VOLUME_CONNECTIONS" => {
+                let (a, b) = (c.text("NODE_NAME_SRC"), c.text("NODE_NAME_DST"));
+                let (rsc, snap, nr) = (c.text("RESOURCE_NAME"), c.text("SNAPSHOT_NAME"), c.number("VLM_NR"));
+                if snap.is_empty() {
+                    self.define(ObjKind::VlmConn, &[a, b, rsc, &nr]);
+                    self.require(Rule::ConnectionEnds, table, row, ObjKind::Vlm, &[a, rsc, &nr]);
+                    self.require(Rule::ConnectionEnds, table, row, ObjKind::Vlm, &[b, rsc, &nr]);
+                } else {
+                    self.require(Rule::ConnectionEnds, table, row, ObjKind::SnapVlm, &[a, rsc, snap, &nr]);
+                    self.require(Rule::ConnectionEnds, table, row, ObjKind::SnapVlm, &[b, rsc, snap, &nr]);
+                }
+            }
+            "KEY_VALUE_STORE" => {
+                let kvs = c.text("KVS_NAME");
+                self.define(ObjKind::Kvs, &[kvs]);
+                self.protected(table, row, &format!("/keyvaluestores/{kvs}"));
+            }
+            "FILES" => self.protected(table, row, &format!("/extfiles/{}", c.text("PATH"))),
+            "SCHEDULES" => self.protected(table, row, &format!("/schedule/{}", c.text("NAME"))),
+            "S3_REMOTES" | "EBS_REMOTES" | "LINSTOR_REMOTES" => {
+                self.protected(table, row, &format!("/remote/{}", c.text("NAME")));
+            }
+            "LAYER_RESOURCE_IDS" => self.layer_resource_id(table, row, &c),
+            "LAYER_DRBD_RESOURCES" => {
+                let id = c.int("LAYER_RESOURCE_ID").unwrap_or_default();
+                self.require(Rule::LayerDataOwner, table, row, ObjKind::LayerId, &[&id.to_string()]);
+                let ports = match c.value("TCP_PORT_LIST") {
+                    Some(Value::Text(list)) => parse_ports(list),
+                    _ => None,
+                };
+                self.drbd_rows.push(DrbdRow {
+                    id,
+                    diskless_bit: c.int("FLAGS").unwrap_or_default() & DRBD_RSC_FLAG_DISKLESS != 0,
+                    ports,
+                });
+            }
+            "LAYER_DRBD_RESOURCE_DEFINITIONS" => {
+                let (rsc, snap) = (c.text("RESOURCE_NAME"), c.text("SNAPSHOT_NAME"));
+                if snap.is_empty() {
+                    self.require(Rule::LayerDataOwner, table, row, ObjKind::RscDfn, &[rsc]);
+                    // Before v1-31-1 the port belongs to the definition, from one cluster-wide pool.
+                    if self.data_version < DataVersion::V1_31_1 {
+                        if let Some(port) = c.int("TCP_PORT") {
+                            if let Some((key, detail)) =
+                                unique(&mut self.definition_ports, port, table, row, "TCP port")
+                            {
+                                self.findings.add_rule(Rule::DrbdTcpPortUnique, table.name, key, detail);
+                            }
+                        }
+                    }
+                } else {
+                    self.require(Rule::SnapshotDefinition, table, row, ObjKind::SnapDfn, &[rsc, snap]);
+                }
+            }
+            "LAYER_DRBD_VOLUME_DEFINITIONS" => {
+                let (rsc, snap, nr) = (c.text("RESOURCE_NAME"), c.text("SNAPSHOT_NAME"), c.number("VLM_NR"));
+                if snap.is_empty() {
+                    self.require(Rule::LayerDataOwner, table, row, ObjKind::VlmDfn, &[rsc, &nr]);
+                } else {
+                    self.require(Rule::SnapshotDefinition, table, row, ObjKind::SnapVlmDfn, &[rsc, snap, &nr]);
+                }
+                if let Some(minor) = c.int("VLM_MINOR_NR") {
+                    if let Some((key, detail)) = unique(&mut self.minors, minor, table, row, "minor number") {
+                        self.findings.add_rule(Rule::DrbdMinorUnique, table.name, key, detail);
+                    }
+                }
+            }
+            name if name.starts_with("LAYER_") && table.column_index("LAYER_RESOURCE_ID").is_some() => {
+                let id = c.number("LAYER_RESOURCE_ID");
+                self.require(Rule::LayerDataOwner, table, row, ObjKind::LayerId, &[&id]);
+                let pool = match name {
+                    "LAYER_STORAGE_VOLUMES" => c.text("STOR_POOL_NAME"),
+                    "LAYER_DRBD_VOLUMES" => c.text("POOL_NAME"),
+                    _ => "",
+                };
+                if !pool.is_empty() {
+                    let node = c.text("NODE_NAME");
+                    self.require(Rule::LayerStoragePool, table, row, ObjKind::StorPool, &[node, pool]);
+                }
+            }
+            "PROPS_CONTAINERS" => self.props(table, row, &c),
+            "SEC_OBJECT_PROTECTION" => {
+                let path = c.text("OBJECT_PATH");
+                self.define(ObjKind::Protection, &[path]);
+                self.require(Rule::ObjectAcl, table, row, ObjKind::Acl, &[path]);
+                if path.starts_with("/sys/controller/") {
+                    self.require(Rule::AclSystemEntry, table, row, ObjKind::SystemAcl, &[path]);
+                }
+            }
+            "SEC_ACL_MAP" => {
+                let path = c.text("OBJECT_PATH");
+                self.define(ObjKind::Acl, &[path]);
+                if c.text("ROLE_NAME") == "SYSTEM" && c.int("ACCESS_TYPE") == Some(15) {
+                    self.define(ObjKind::SystemAcl, &[path]);
+                }
+            }
+            _ => {}
+        }
+        for extension in &mut self.extensions {
+            extension.row(table, row, &mut self.findings);
+        }
+    }
+
+    /// An object LINSTOR protects: it needs its `SEC_OBJECT_PROTECTION` row.
+    fn protected(&mut self, table: &Table, row: &Row, path: &str) {
+        self.require(Rule::ObjectProtection, table, row, ObjKind::Protection, &[path]);
+    }
+
+    fn resource_definition(&mut self, table: &Table, row: &Row, c: &Cells<'_>) {
+        let (rsc, snap) = (c.text("RESOURCE_NAME"), c.text("SNAPSHOT_NAME"));
+        if snap.is_empty() {
+            self.define(ObjKind::RscDfn, &[rsc]);
+            let group = c.text("RESOURCE_GROUP_NAME");
+            if !group.is_empty() {
+                self.require(Rule::ResourceGroup, table, row, ObjKind::RscGrp, &[group]);
+            }
+            self.protected(table, row, &format!("/resourcedefinitions/{rsc}"));
+        } else {
+            self.define(ObjKind::SnapDfn, &[rsc, snap]);
+            self.require(Rule::SnapshotDefinition, table, row, ObjKind::RscDfn, &[rsc]);
+            self.protected(table, row, &format!("/snapshotdefinitions/{rsc}/{snap}"));
+        }
+    }
+
+    fn resource(&mut self, table: &Table, row: &Row, c: &Cells<'_>) {
+        let (node, rsc, snap) = (c.text("NODE_NAME"), c.text("RESOURCE_NAME"), c.text("SNAPSHOT_NAME"));
+        self.require(Rule::ResourceNode, table, row, ObjKind::Node, &[node]);
+        if snap.is_empty() {
+            self.define(ObjKind::Rsc, &[node, rsc]);
+            self.require(Rule::ResourceDefinition, table, row, ObjKind::RscDfn, &[rsc]);
+            self.protected(table, row, &format!("/resources/{node}/{rsc}"));
+            if c.int("RESOURCE_FLAGS").unwrap_or_default() & RSC_FLAG_DRBD_DISKLESS != 0 {
+                self.diskless_resources.insert(key_hash(ObjKind::Rsc, &[node, rsc]));
+            }
+        } else {
+            self.define(ObjKind::Snap, &[node, rsc, snap]);
+            self.require(Rule::SnapshotDefinition, table, row, ObjKind::SnapDfn, &[rsc, snap]);
+        }
+    }
+
+    fn layer_resource_id(&mut self, table: &Table, row: &Row, c: &Cells<'_>) {
+        let id = c.int("LAYER_RESOURCE_ID").unwrap_or_default();
+        self.define(ObjKind::LayerId, &[&id.to_string()]);
+        let (node, rsc, snap) = (c.text("NODE_NAME"), c.text("RESOURCE_NAME"), c.text("SNAPSHOT_NAME"));
+        let resource = if snap.is_empty() {
+            self.require(Rule::LayerResourceOwner, table, row, ObjKind::Rsc, &[node, rsc]);
+            key_hash(ObjKind::Rsc, &[node, rsc])
+        } else {
+            self.require(Rule::LayerResourceOwner, table, row, ObjKind::Snap, &[node, rsc, snap]);
+            key_hash(ObjKind::Snap, &[node, rsc, snap])
+        };
+        if let Some(parent) = c.int("LAYER_RESOURCE_PARENT_ID") {
+            self.require(Rule::LayerResourceParent, table, row, ObjKind::LayerId, &[&parent.to_string()]);
+        }
+        let owner = LayerOwner { resource, node: key_hash(ObjKind::Node, &[node]), live: snap.is_empty() };
+        self.layer_owners.insert(id, owner);
+    }
+
+    fn props(&mut self, table: &Table, row: &Row, c: &Cells<'_>) {
+        let instance = c.text("PROPS_INSTANCE");
+        match props::parse(self.data_version, instance) {
+            Err(detail) => self.finding(Rule::PropsInstanceName, table, row, detail),
+            Ok(props::PropsOwner::Global) => {}
+            Ok(props::PropsOwner::Object(kind, parts)) => {
+                self.require(Rule::PropsInstanceObject, table, row, kind, &parts);
+            }
+        }
+        if instance == props::controller_instance(self.data_version) {
+            let key = c.text("PROP_KEY");
+            if let Some(i) = NETCOM_REQUIRED.iter().position(|k| *k == key) {
+                self.netcom_required_seen[i] = true;
+            }
+            if let Some(detail) = netcom_spelling(key, c.text("PROP_VALUE")) {
+                self.finding(Rule::NetcomPropertyNames, table, row, detail);
+            }
+        }
+    }
+
+    /// Resolves what waited for later tables and returns the report.
+    pub fn finish(mut self) -> CheckReport {
+        let mut pending: Vec<((Rule, u128), Pending)> =
+            self.pending.drain().filter(|((_, target), _)| !self.defined.contains(target)).collect();
+        pending.sort_by(|a, b| (a.0 .0, a.1.table, &a.1.key).cmp(&(b.0 .0, b.1.table, &b.1.key)));
+        for ((rule, _), p) in pending {
+            let detail = if p.count > 1 {
+                format!("no {} ({} rows refer to it)", p.target, p.count)
+            } else {
+                format!("no {}", p.target)
+            };
+            self.findings.add_counted(rule.name(), rule.refuses(), p.count, p.table, p.key.into(), detail);
+        }
+        let controller = props::controller_instance(self.data_version);
+        for (key, seen) in NETCOM_REQUIRED.iter().zip(self.netcom_required_seen) {
+            if !seen {
+                self.findings.add_rule(
+                    Rule::NetcomPropertyNames,
+                    "PROPS_CONTAINERS",
+                    format!("{controller}:{key}"),
+                    format!("no property {key} on {controller}; the controller stops without it"),
+                );
+            }
+        }
+        self.drbd_checks();
+        for extension in &mut self.extensions {
+            extension.finish(&mut self.findings);
+        }
+        let mut findings = Vec::new();
+        let mut findings_total = Vec::new();
+        for ((_, rule), tally) in self.findings.tallies {
+            findings_total.push(RuleTotal { rule, findings: tally.count, refuses: tally.refuses });
+            findings.extend(tally.examples);
+        }
+        CheckReport { data_version: self.data_version, rows: self.rows, findings, findings_total }
+    }
+
+    /// The rules over `LAYER_DRBD_RESOURCES` that need the layer resource ids and resources.
+    fn drbd_checks(&mut self) {
+        const TABLE: &str = "LAYER_DRBD_RESOURCES";
+        let mut taken_ports: HashMap<(u128, i64), i64> = HashMap::new();
+        let per_node_ports = self.data_version >= DataVersion::V1_31_1;
+        let mut rows = std::mem::take(&mut self.drbd_rows);
+        rows.sort_by_key(|r| r.id);
+        for drbd in &rows {
+            let Some(owner) = self.layer_owners.get(&drbd.id).copied() else { continue };
+            let key = drbd.id.to_string();
+            if owner.live {
+                let diskless = self.diskless_resources.contains(&owner.resource);
+                if diskless != drbd.diskless_bit {
+                    let detail = if diskless {
+                        "the resource has DRBD_DISKLESS (256) but FLAGS lacks DISKLESS (4); LINSTOR sets it at start"
+                    } else {
+                        "FLAGS has DISKLESS (4) but the resource lacks DRBD_DISKLESS (256)"
+                    };
+                    self.findings.add_rule(Rule::DrbdDisklessFlag, TABLE, key.clone(), detail.to_owned());
+                }
+            }
+            if !per_node_ports {
+                continue;
+            }
+            let ports = drbd.ports.as_deref().unwrap_or_default();
+            let list_error = match (&drbd.ports, owner.live) {
+                (None, _) => Some("no TCP_PORT_LIST (LINSTOR: \"did not have tcpPorts stored!\")"),
+                (Some(p), true) if p.is_empty() => Some("an empty TCP_PORT_LIST (LINSTOR: \"DrbdRscData without tcpPort!\")"),
+                (Some(p), false) if p.len() != 1 => {
+                    Some("a snapshot's TCP_PORT_LIST must hold one entry, the negated port count (LINSTOR: \"DrbdRscData with invalid tcpPortCount!\")")
+                }
+                _ => None,
+            };
+            if let Some(detail) = list_error {
+                self.findings.add_rule(Rule::DrbdTcpPortList, TABLE, key.clone(), detail.to_owned());
+            }
+            if owner.live {
+                for port in ports.iter().copied().filter(|p| *p >= 0) {
+                    if let Some(first) = taken_ports.insert((owner.node, port), drbd.id) {
+                        self.findings.add_rule(
+                            Rule::DrbdTcpPortUnique,
+                            TABLE,
+                            key.clone(),
+                            format!("TCP port {port} is also used on this node by layer resource {first}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Records `value` in `seen`; the key and detail of a finding when it was taken already.
+fn unique(
+    seen: &mut HashMap<i64, Box<str>>,
+    value: i64,
+    table: &Table,
+    row: &Row,
+    what: &str,
+) -> Option<(String, String)> {
+    let key = row.formatted_key(table);
+    match seen.get(&value) {
+        Some(first) => Some((key, format!("{what} {value} is also used by {first}"))),
+        None => {
+            seen.insert(value, key.into_boxed_str());
+            None
+        }
+    }
+}
+
+/// `[7000]` or `["7000"]` (etcd) → the ports; `None` when it is no JSON list of ports.
+fn parse_ports(list: &str) -> Option<Vec<i64>> {
+    let items = serde_json::from_str::<Vec<serde_json::Value>>(list).ok()?;
+    items.iter().map(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).collect()
+}
+
+/// Why a controller `NetCom/...` property is not spelt as LINSTOR spells it, if it is not.
+fn netcom_spelling(key: &str, value: &str) -> Option<String> {
+    let mut parts = key.splitn(3, '/');
+    let (Some(first), Some(connector), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    if !first.eq_ignore_ascii_case("NetCom") {
+        return None;
+    }
+    let spelt = |known: &[&'static str], found: &str| -> Option<&'static str> {
+        known.iter().copied().find(|k| k.eq_ignore_ascii_case(found) && *k != found)
+    };
+    let exact_connector = NETCOM_CONNECTORS.iter().find(|k| k.eq_ignore_ascii_case(connector)).copied();
+    let exact_name = NETCOM_KEYS.iter().find(|k| k.eq_ignore_ascii_case(name)).copied();
+    if first != "NetCom" || spelt(&NETCOM_CONNECTORS, connector).is_some() || spelt(&NETCOM_KEYS, name).is_some() {
+        if let (Some(c), Some(n)) = (exact_connector, exact_name) {
+            return Some(format!("key {key:?}: LINSTOR reads \"NetCom/{c}/{n}\" (exact case)"));
+        }
+        return Some(format!("key {key:?} differs from LINSTOR's NetCom names only in case"));
+    }
+    if name == "Type" {
+        if let Some(v) = spelt(&NETCOM_TYPES, value) {
+            return Some(format!("{key} = {value:?}: LINSTOR writes {v:?} (exact case)"));
+        }
+    }
+    None
+}

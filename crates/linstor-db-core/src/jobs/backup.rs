@@ -1,0 +1,155 @@
+//! `backup` and `backup list`: archives in files and Kubernetes Secrets.
+
+use std::path::Path;
+
+use super::{step, JobOptions};
+use crate::archive::Manifest;
+use crate::backend::archive::{verify_archive, ArchiveTarget, VerifiedArchive};
+use crate::backend::secret::{BackupListing, SecretStore};
+use crate::backend::sorted::SortedSource;
+use crate::backend::{Connection, Stores};
+use crate::check::CheckReport;
+use crate::engine::{self, TableCount};
+use crate::error::{Error, Result};
+use crate::store::StoreAddress;
+
+/// What a backup wrote.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackupReport {
+    /// The store read.
+    pub source: String,
+    /// Where the backup is (`secret://…` or the file).
+    pub target: String,
+    /// LINSTOR release of the data.
+    pub linstor_version: String,
+    /// Data version.
+    pub data_version: String,
+    /// Rows per table.
+    pub tables: Vec<TableCount>,
+    /// Total rows.
+    pub rows: u64,
+    /// Archive size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the archive.
+    pub sha256: String,
+    /// Secret parts (0 for a file).
+    pub parts: usize,
+}
+
+/// `backup`: writes `from` as a backup archive to a file or to `secret://NAMESPACE/NAME`. The archive
+/// is read back and checked against its manifest before the backup is reported (and, in Secrets,
+/// before it is marked complete).
+pub async fn backup(
+    connection: &Connection,
+    from: &StoreAddress,
+    to: &StoreAddress,
+    options: &JobOptions,
+) -> Result<BackupReport> {
+    Ok(backup_checked(&mut Stores::new(connection), from, to, options, false).await?.0)
+}
+
+/// [`backup`], with `check` also checking every row on the way (`linstor-db check`): migrate writes
+/// from the backup, so this is its one read of the source before the write.
+pub(super) async fn backup_checked(
+    stores: &mut Stores<'_>,
+    from: &StoreAddress,
+    to: &StoreAddress,
+    options: &JobOptions,
+    check: bool,
+) -> Result<(BackupReport, Option<CheckReport>)> {
+    match to {
+        StoreAddress::File(path) => {
+            let (report, _, check) = write_backup(stores, from, path, options, check).await?;
+            Ok((report, check))
+        }
+        StoreAddress::Secret { namespace, name } => {
+            // Room for the part suffix, and the name is a label value (at most 63 characters).
+            if name.len() > 60 {
+                return Err(Error::InvalidStore {
+                    address: to.to_string(),
+                    reason: "a backup name may have at most 60 characters".into(),
+                });
+            }
+            let secrets = SecretStore::new(stores.k8s().await?, namespace);
+            secrets.ensure_absent(name).await?;
+            let staging = tempfile::Builder::new()
+                .prefix("linstor-db-backup-")
+                .tempdir()
+                .map_err(|source| Error::File { action: "create", path: std::env::temp_dir(), source })?;
+            let path = staging.path().join("backup.tar.gz");
+            let (mut report, manifest, check) = write_backup(stores, from, &path, options, check).await?;
+            let uploaded = secrets.upload(name, &path, &manifest).await?;
+            report.target = to.to_string();
+            report.parts = uploaded.parts;
+            Ok((report, check))
+        }
+        other => Err(Error::InvalidStore {
+            address: other.to_string(),
+            reason: "a backup is written to a file (FILE.tar.gz) or to Kubernetes Secrets (secret://NAMESPACE/NAME)"
+                .into(),
+        }),
+    }
+}
+
+/// Writes and verifies the archive at `path`; returns the report, the archive's manifest and, with
+/// `check`, what the rows break of LINSTOR's load-time invariants.
+async fn write_backup(
+    stores: &mut Stores<'_>,
+    from: &StoreAddress,
+    path: &Path,
+    options: &JobOptions,
+    check: bool,
+) -> Result<(BackupReport, Manifest, Option<CheckReport>)> {
+    step(options, "backup");
+    // Sorted, so that the same database always gives the same entries (and checksums).
+    let mut source = SortedSource::new(stores.source(from).await?);
+    let mut archive = ArchiveTarget::new(path);
+    let copy_options = options.copy_options(false);
+    let (copied, check) = if check {
+        let (copied, check) = engine::copy_checked(&mut source, &mut archive, &copy_options).await?;
+        (copied, Some(check))
+    } else {
+        (engine::copy(&mut source, &mut archive, &copy_options).await?, None)
+    };
+    let VerifiedArchive { manifest, bytes, sha256 } = verify_archive(path)?;
+    let report = BackupReport {
+        source: copied.source,
+        target: copied.target,
+        linstor_version: copied.linstor_version,
+        data_version: copied.data_version,
+        tables: copied.tables,
+        rows: copied.rows,
+        bytes,
+        sha256,
+        parts: 0,
+    };
+    Ok((report, manifest, check))
+}
+
+/// `backup list`: every backup Secret of `namespace`, whatever its scheme.
+pub async fn list_backups(connection: &Connection, namespace: &str) -> Result<Vec<BackupListing>> {
+    let mut stores = Stores::new(connection);
+    let mut listings = SecretStore::new(stores.k8s().await?, namespace).list().await?;
+    // Operator and LINSTOR backups record no data version (their annotation names the new image):
+    // read it from the archive. These fit in Secrets, so they are small.
+    for listing in listings.iter_mut().filter(|l| l.complete && l.data_version.is_none()) {
+        let address = StoreAddress::Secret { namespace: namespace.to_owned(), name: listing.name.clone() };
+        let read = async {
+            let mut source = stores.source(&address).await?;
+            engine::inspect(source.as_mut()).await
+        };
+        match read.await {
+            Ok((meta, tables)) => {
+                listing.note = crate::lost::note(&meta);
+                listing.linstor_version = Some(meta.linstor_version);
+                listing.data_version = Some(meta.data_version.to_string());
+                listing.rows = Some(tables.iter().map(|t| t.rows).sum());
+            }
+            Err(e) => {
+                listing.complete = false;
+                listing.note = format!("unreadable: {e}");
+            }
+        }
+    }
+    Ok(listings)
+}

@@ -1,0 +1,182 @@
+//! One function per job, taking store addresses and options exactly as the CLI and the C ABI do, and
+//! returning a report that serialises to JSON. The CLI and `linstor-db-ffi` are thin shells over this
+//! module; the engines below it ([`crate::engine`]) know nothing about addresses or flags.
+//!
+//! One module per job family: [`export_import`] (export-db, import-db), [`info`] (info, verify, check),
+//! [`generate`], [`backup`] (backup, backup list), [`restore`], [`migrate`], [`purge`]; this module
+//! holds the options and the steps they share. A job connects to each store once ([`Stores`]) and
+//! opens every source and target of its steps on that connection.
+
+mod backup;
+mod export_import;
+mod generate;
+mod info;
+mod migrate;
+mod purge;
+mod restore;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::backend::controller::ControllerGuard;
+use crate::backend::{Connection, Stores};
+use crate::config::{DbConfig, DEFAULT_CONFIG_DIR};
+use crate::engine::compare::CompareReport;
+use crate::engine::{CopyOptions, Progress, ProgressFn};
+use crate::error::{Error, Result};
+use crate::export::now_ms;
+use crate::k8s_layout::rfc3339_utc;
+use crate::store::StoreAddress;
+
+pub use backup::{backup, list_backups, BackupReport};
+pub use export_import::{export, import};
+pub use generate::generate;
+pub use info::{check, info, verify, CheckJobReport, InfoReport};
+pub use migrate::{migrate, MigrateReport};
+pub use purge::{purge, PurgeReport};
+pub use restore::{restore, RestoreReport, TableChanges};
+
+/// Options shared by every job; each job reads the ones that apply to it.
+#[derive(Clone, Default)]
+pub struct JobOptions {
+    /// Overwrite a target that already holds a LINSTOR database (restore, import, migrate, generate).
+    pub replace: bool,
+    /// Report what would change without writing anything (restore).
+    pub dry_run: bool,
+    /// Where restore and migrate keep the safety backup they take first (default: a timestamped
+    /// file in the working directory).
+    pub backup_to: Option<StoreAddress>,
+    /// The LINSTOR controller Deployment (`NAMESPACE/NAME`) to scale to zero while writing and back
+    /// up afterwards, also on failure.
+    pub controller: Option<String>,
+    /// Write even though a running LINSTOR controller was detected.
+    pub allow_running_controller: bool,
+    /// Restore a backup whose objects lack columns the API server pruned (see [`crate::lost`]).
+    pub accept_lost_columns: bool,
+    /// Write data that breaks LINSTOR's load-time invariants (`linstor-db check`); import, restore and
+    /// migrate otherwise refuse it before the first write.
+    pub no_check: bool,
+    /// Progress callback.
+    pub progress: Option<ProgressFn>,
+    /// Set to true to stop the job at the next batch.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl JobOptions {
+    fn copy_options(&self, replace: bool) -> CopyOptions {
+        CopyOptions { replace, no_check: self.no_check, progress: self.progress.clone(), cancel: self.cancel.clone() }
+    }
+}
+
+/// Resolves the store of a job: an explicit address wins over `connection_url`; `linstor.toml` in
+/// `config_dir` (default `/etc/linstor`) still supplies etcd TLS, credentials and prefix when it
+/// exists. Without an explicit address the configuration must exist.
+pub fn resolve_store(config_dir: Option<&Path>, explicit: Option<&str>) -> Result<(StoreAddress, DbConfig)> {
+    let dir = config_dir.map_or_else(|| PathBuf::from(DEFAULT_CONFIG_DIR), Path::to_path_buf);
+    match explicit {
+        Some(text) => {
+            let address = StoreAddress::parse(text)?;
+            let config = match DbConfig::load(&dir) {
+                Ok(config) => config,
+                // Without an explicit directory, a missing default config just means defaults.
+                Err(Error::ConfigMissing { .. }) if config_dir.is_none() => DbConfig::default(),
+                Err(e) => return Err(e),
+            };
+            Ok((address, config))
+        }
+        None => {
+            let config = DbConfig::load(&dir)?;
+            let address = StoreAddress::from_connection_url(&config.connection_url)?;
+            Ok((address, config))
+        }
+    }
+}
+
+/// What a target store holds before it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    Nothing,
+    IncompleteImport,
+    Database,
+}
+
+async fn probe(stores: &mut Stores<'_>, store: &StoreAddress) -> Result<Holds> {
+    let mut source = stores.source(store).await?;
+    match source.open().await {
+        Ok(_) => Ok(Holds::Database),
+        Err(Error::IncompleteImport { .. }) => Ok(Holds::IncompleteImport),
+        Err(Error::NotLinstor { .. }) => Ok(Holds::Nothing),
+        Err(e) => Err(e),
+    }
+}
+
+async fn jobs_compare(stores: &mut Stores<'_>, a: &StoreAddress, b: &StoreAddress) -> Result<CompareReport> {
+    info::verify_with(stores, a, b, |_| {}).await
+}
+
+fn verify_failed(report: &CompareReport, advice: &str) -> Error {
+    let summary: Vec<String> =
+        report.tables.iter().filter(|t| t.3 > 0).map(|(table, _, _, n)| format!("{table}: {n}")).collect();
+    Error::VerifyFailed {
+        source_store: report.a.clone(),
+        target: report.b.clone(),
+        differences: report.differences,
+        summary: summary.join(", "),
+        advice: advice.to_owned(),
+    }
+}
+
+fn require_database(store: &StoreAddress, job: &str) -> Result<()> {
+    match store {
+        StoreAddress::Etcd { .. } | StoreAddress::K8s => Ok(()),
+        other => Err(Error::InvalidStore {
+            address: other.to_string(),
+            reason: format!("{job} works on a database store (etcd://HOST:PORT or k8s), not a file or backup"),
+        }),
+    }
+}
+
+/// Stops the controller (or checks that it is stopped) before `target` is written. Kubernetes is
+/// always checked for a k8s target; for etcd only when a Kubernetes configuration is at hand.
+async fn guard(stores: &mut Stores<'_>, target: &StoreAddress, options: &JobOptions) -> Result<ControllerGuard> {
+    match stores.k8s().await {
+        Ok(store) => {
+            ControllerGuard::engage(store, options.controller.as_deref(), options.allow_running_controller).await
+        }
+        Err(e) if matches!(target, StoreAddress::K8s) || options.controller.is_some() => Err(e),
+        Err(e) => {
+            tracing::debug!(error = %e, "no Kubernetes configuration");
+            tracing::warn!(
+                "no Kubernetes access, so a running LINSTOR controller cannot be detected; make sure it is stopped"
+            );
+            Ok(ControllerGuard::none())
+        }
+    }
+}
+
+/// Releases the guard whatever `outcome` was; a job error wins over a release error, but both are told.
+async fn finish_guarded<T>(guard: ControllerGuard, outcome: Result<T>) -> Result<T> {
+    let released = guard.release().await;
+    match (outcome, released) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(release)) => Err(release),
+        (Err(job), Ok(())) => Err(job),
+        (Err(job), Err(release)) => {
+            tracing::error!(error = %release, "the controller was not started again");
+            Err(job)
+        }
+    }
+}
+
+fn step(options: &JobOptions, name: &'static str) {
+    if let Some(progress) = &options.progress {
+        progress(&Progress::Step(name));
+    }
+}
+
+/// `linstor-db-<what>-20261123T031500Z.tar.gz` in the working directory.
+fn default_backup_file(what: &str) -> StoreAddress {
+    let stamp: String = rfc3339_utc(now_ms()).chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    StoreAddress::File(PathBuf::from(format!("linstor-db-{what}-{stamp}.tar.gz")))
+}
