@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on an embedded default: start a throwaway etcd and a real kube-apiserver on loopback,
 # generate a realistic LINSTOR 1.33 database of ${ROWS:-100000} rows in etcd exactly as LINSTOR lays it
-# out, back it up, migrate it to Kubernetes (LINSTOR's CRDs, one custom resource per row; backup first,
+# out (one LINSTOR starts on and leaves unchanged; `check` says so), back it up, migrate it to Kubernetes (LINSTOR's CRDs, one custom resource per row; backup first,
 # verify row by row after) — the migration every etcd user must make before LINSTOR 1.34 —, back the
 # result up into Secrets, list and dry-run-restore that backup, and check that the exports of both
 # stores are identical but for their origin.
@@ -40,12 +40,14 @@ set -x
 "$db" generate --rows "$rows" --to "etcd://127.0.0.1:$client"
 "$db" info -c "$work/etcd-conf"
 "$db" backup -c "$work/etcd-conf" -o "$work/etcd-backup.tar.gz"
-# --no-check: today's generated databases break LINSTOR's load-time rules (`linstor-db check`, issue 12)
-"$db" migrate -c "$work/etcd-conf" --kubeconfig "$kubeconfig" --to k8s --backup-to "$work/before-migrate.tar.gz" --no-check
+# The generated database passes LINSTOR's load-time rules (migrate checks them again before writing).
+"$db" check -c "$work/etcd-conf"
+"$db" migrate -c "$work/etcd-conf" --kubeconfig "$kubeconfig" --to k8s --backup-to "$work/before-migrate.tar.gz"
 "$db" info -c "$work/k8s-conf" --kubeconfig "$kubeconfig"
+"$db" check -c "$work/k8s-conf" --kubeconfig "$kubeconfig"
 "$db" backup -c "$work/k8s-conf" --kubeconfig "$kubeconfig" -o secret://default/linstor-db-demo
 "$db" backup list --kubeconfig "$kubeconfig" default
-"$db" restore -c "$work/k8s-conf" --kubeconfig "$kubeconfig" --from secret://default/linstor-db-demo --dry-run --no-check
+"$db" restore -c "$work/k8s-conf" --kubeconfig "$kubeconfig" --from secret://default/linstor-db-demo --dry-run
 "$db" export-db -c "$work/etcd-conf" "$work/from-etcd.json"
 "$db" export-db -c "$work/k8s-conf" --kubeconfig "$kubeconfig" "$work/from-k8s.json"
 set +x

@@ -35,7 +35,7 @@ async fn generate_import_export_round_trip_with_linstor_toml() {
     let generated = dir.path().join("gen.json");
     let exported = dir.path().join("export.json");
     ok(&["generate", "--rows", "4000", "--seed", "3", "--to", generated.to_str().unwrap()]);
-    ok(&["import-db", "-c", &config, "--no-check", generated.to_str().unwrap()]);
+    ok(&["import-db", "-c", &config, generated.to_str().unwrap()]);
     ok(&["export-db", "-c", &config, exported.to_str().unwrap()]);
     let (_, before) = collect(&mut ExportFileSource::new(&generated)).await;
     let (meta, after) = collect(&mut ExportFileSource::new(&exported)).await;
@@ -48,7 +48,7 @@ async fn generate_import_export_round_trip_with_linstor_toml() {
     let dir2 = TempDir::new().unwrap();
     let config2 = config_for(dir2.path(), &prefix2);
     let exported2 = dir.path().join("export2.json");
-    ok(&["import-db", "-c", &config2, "--no-check", exported.to_str().unwrap()]);
+    ok(&["import-db", "-c", &config2, exported.to_str().unwrap()]);
     ok(&["export-db", "-c", &config2, exported2.to_str().unwrap()]);
     let strip = |p: &Path| {
         let text = std::fs::read_to_string(p).unwrap();
@@ -144,9 +144,9 @@ fn non_empty_target_needs_replace() {
     let b = dir.path().join("b.json");
     ok(&["generate", "--rows", "1000", "--seed", "1", "--to", a.to_str().unwrap()]);
     ok(&["generate", "--rows", "1000", "--seed", "2", "--to", b.to_str().unwrap()]);
-    ok(&["import-db", "-c", &config, "--no-check", a.to_str().unwrap()]);
-    fails(&["import-db", "-c", &config, "--no-check", b.to_str().unwrap()], "Re-run with --replace");
-    ok(&["import-db", "-c", &config, "--no-check", "--replace", b.to_str().unwrap()]);
+    ok(&["import-db", "-c", &config, a.to_str().unwrap()]);
+    fails(&["import-db", "-c", &config, b.to_str().unwrap()], "Re-run with --replace");
+    ok(&["import-db", "-c", &config, "--replace", b.to_str().unwrap()]);
     let out = dir.path().join("out.json");
     ok(&["export-db", "-c", &config, out.to_str().unwrap()]);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -162,7 +162,7 @@ fn export_into_a_missing_directory_fails_cleanly() {
     let config = config_for(dir.path(), &prefix);
     let file = dir.path().join("seed.json");
     ok(&["generate", "--rows", "500", "--to", file.to_str().unwrap()]);
-    ok(&["import-db", "-c", &config, "--no-check", file.to_str().unwrap()]);
+    ok(&["import-db", "-c", &config, file.to_str().unwrap()]);
     fails(&["export-db", "-c", &config, "/nonexistent-dir/out.json"], "directory /nonexistent-dir does not exist");
 }
 
@@ -175,7 +175,7 @@ fn verify_and_diff_compare_stores_logically() {
     let b = dir.path().join("b.json");
     let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
     ok(&["generate", "--rows", "1500", "--seed", "1", "--to", a_s]);
-    ok(&["import-db", "-c", &config, "--no-check", a_s]);
+    ok(&["import-db", "-c", &config, a_s]);
     // The file and the etcd store it was imported into hold the same rows.
     let etcd = Etcd::shared().url();
     let same = ok(&["verify", "-c", &config, a_s, &etcd]);
@@ -222,9 +222,9 @@ async fn backup_and_restore_commands() {
     assert!(report["rows"].as_u64().unwrap() > 1000 && report["sha256"].as_str().unwrap().len() == 64, "{report}");
 
     fails(&["backup", "-c", &source], "backup needs a target");
-    ok(&["restore", "-c", &target, "--no-check", "--from", archive_s]);
-    fails(&["restore", "-c", &target, "--no-check", "--from", archive_s], "--replace");
-    let dry = ok(&["restore", "-c", &target, "--no-check", "--from", archive_s, "--dry-run"]);
+    ok(&["restore", "-c", &target, "--from", archive_s]);
+    fails(&["restore", "-c", &target, "--from", archive_s], "--replace");
+    let dry = ok(&["restore", "-c", &target, "--from", archive_s, "--dry-run"]);
     assert!(String::from_utf8_lossy(&dry.stdout).contains("nothing"), "{}", describe(&dry));
     ok(&["verify", "-c", &source, archive_s, &Etcd::shared().url()]);
 

@@ -341,9 +341,9 @@ async fn copied_and_imported_databases_have_the_same_keys() {
     engine::export_file(Box::new(EtcdSource::new(etcd_store(&copied).await)), &file, &CopyOptions::default())
         .await
         .unwrap();
-    // Generated data does not pass `check` yet (issue 12): --no-check until the new generator lands.
-    let unchecked = CopyOptions { no_check: true, ..CopyOptions::default() };
-    engine::import_file(&file, &mut EtcdTarget::new(etcd_store(&imported).await), &unchecked).await.unwrap();
+    engine::import_file(&file, &mut EtcdTarget::new(etcd_store(&imported).await), &CopyOptions::default())
+        .await
+        .unwrap();
     let strip = |keys: std::collections::BTreeMap<String, String>, prefix: &str| -> Vec<(String, String)> {
         keys.into_iter().map(|(k, v)| (k[prefix.len()..].to_owned(), v)).collect()
     };

@@ -195,7 +195,7 @@ async fn cli_import_export_and_info_with_k8s() {
         output
     };
     run(&["generate", "--rows", "1500", "--to", generated.to_str().unwrap()]);
-    run(&["import-db", "--no-check", "-c", conf, "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
+    run(&["import-db", "-c", conf, "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
     run(&["export-db", "-c", conf, "--kubeconfig", &kubeconfig, exported.to_str().unwrap()]);
     let info = run(&["info", "k8s", "--kubeconfig", &kubeconfig, "--output", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
@@ -205,19 +205,9 @@ async fn cli_import_export_and_info_with_k8s() {
     assert_eq!(meta.exported_from, "k8s");
     assert!(before == after);
     // `--to k8s` from a file written from etcd works the same way.
-    let second =
-        run_cli(&["import-db", "--no-check", "--to", "k8s", "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
+    let second = run_cli(&["import-db", "--to", "k8s", "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
     assert_eq!(second.status.code(), Some(2), "a second import without --replace is refused\n{}", describe(&second));
-    run(&[
-        "import-db",
-        "--no-check",
-        "--to",
-        "k8s",
-        "--replace",
-        "--kubeconfig",
-        &kubeconfig,
-        generated.to_str().unwrap(),
-    ]);
+    run(&["import-db", "--to", "k8s", "--replace", "--kubeconfig", &kubeconfig, generated.to_str().unwrap()]);
 }
 
 /// LINSTOR 1.34 data (v1-33-1): the §3.4 examples in an export.
@@ -256,7 +246,7 @@ async fn least_privilege_cluster_roles() {
         );
     };
     ok(&["generate", "--rows", "500", "--to", file_s]);
-    ok(&["import-db", "--no-check", "--to", "k8s", "--kubeconfig", &admin, file_s]);
+    ok(&["import-db", "--to", "k8s", "--kubeconfig", &admin, file_s]);
 
     // No permission at all.
     refused(&["export-db", "--from", "k8s", "--kubeconfig", &user, out_s], "refused to get linstorversion");
@@ -285,10 +275,10 @@ async fn least_privilege_cluster_roles() {
 
     rebind("linstor-db-reader").await;
     ok(&["export-db", "--from", "k8s", "--kubeconfig", &user, out_s]);
-    refused(&["import-db", "--no-check", "--to", "k8s", "--replace", "--kubeconfig", &user, file_s], "refused to");
+    refused(&["import-db", "--to", "k8s", "--replace", "--kubeconfig", &user, file_s], "refused to");
 
     rebind("linstor-db-writer").await;
-    ok(&["import-db", "--no-check", "--to", "k8s", "--replace", "--kubeconfig", &user, file_s]);
+    ok(&["import-db", "--to", "k8s", "--replace", "--kubeconfig", &user, file_s]);
     ok(&["export-db", "--from", "k8s", "--kubeconfig", &user, out_s]);
     let _ = bindings.delete("linstor-db-test", &Default::default()).await;
 }
@@ -440,15 +430,14 @@ async fn kubeconfig_contexts_and_service_account_tokens() {
     let two_path = dir.path().join("two-contexts");
     std::fs::write(&two_path, serde_yaml::to_string(&two).unwrap()).unwrap();
     let two_s = two_path.to_str().unwrap();
-    let output = run_cli(&["import-db", "--no-check", "--to", "k8s", "--kubeconfig", two_s, file_s]);
+    let output = run_cli(&["import-db", "--to", "k8s", "--kubeconfig", two_s, file_s]);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("cannot connect to the Kubernetes API at https://127.0.0.1:1"),
         "{}",
         describe(&output)
     );
-    let output =
-        run_cli(&["import-db", "--no-check", "--to", "k8s", "--kubeconfig", two_s, "--context", "good", file_s]);
+    let output = run_cli(&["import-db", "--to", "k8s", "--kubeconfig", two_s, "--context", "good", file_s]);
     assert!(output.status.success(), "{}", describe(&output));
 
     // A ServiceAccount with the writer role, authenticating with its token.
@@ -480,16 +469,7 @@ async fn kubeconfig_contexts_and_service_account_tokens() {
     let sa_path = dir.path().join("service-account");
     std::fs::write(&sa_path, serde_yaml::to_string(&sa_config).unwrap()).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let output = run_cli(&[
-        "import-db",
-        "--no-check",
-        "--to",
-        "k8s",
-        "--replace",
-        "--kubeconfig",
-        sa_path.to_str().unwrap(),
-        file_s,
-    ]);
+    let output = run_cli(&["import-db", "--to", "k8s", "--replace", "--kubeconfig", sa_path.to_str().unwrap(), file_s]);
     assert!(output.status.success(), "{}", describe(&output));
     assert!(!String::from_utf8_lossy(&output.stderr).contains(&token), "the token never reaches the output");
     let _ = bindings.delete(&ns_name, &Default::default()).await;

@@ -62,12 +62,6 @@ async fn ensure_namespace(name: &str) {
         api.create(&Default::default(), &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()).await;
 }
 
-/// Job options for restores and migrations of generated data, which does not pass `check` yet (issue 12):
-/// `no_check` until the new generator lands.
-fn unchecked() -> JobOptions {
-    JobOptions { no_check: true, ..JobOptions::default() }
-}
-
 async fn equal(connection: &Connection, a: &StoreAddress, b: &StoreAddress) -> bool {
     jobs::verify(connection, a, b, |_| {}).await.unwrap().equal()
 }
@@ -93,13 +87,13 @@ async fn etcd_backup_to_a_file_restores_and_refuses_to_overwrite() {
     assert_eq!(names.last().map(String::as_str), Some("manifest.json"));
 
     let target = etcd_only(&target_prefix);
-    let restored = jobs::restore(&target, &file(&archive), &etcd(), &unchecked()).await.unwrap();
+    let restored = jobs::restore(&target, &file(&archive), &etcd(), &JobOptions::default()).await.unwrap();
     assert_eq!(restored.rows, report.rows);
     assert_holds_plan(&mut EtcdSource::new(etcd_store(&target_prefix).await), &plan, "restored etcd").await;
 
     // A second restore is refused and changes nothing; dry-run shows what --replace would change.
     let before = raw_keys(&target_prefix).await;
-    let refused = jobs::restore(&target, &file(&archive), &etcd(), &unchecked()).await.unwrap_err();
+    let refused = jobs::restore(&target, &file(&archive), &etcd(), &JobOptions::default()).await.unwrap_err();
     assert!(matches!(refused, Error::TargetNotEmpty { .. }), "{refused}");
     assert!(refused.to_string().contains("--replace"), "{refused}");
     assert!(raw_keys(&target_prefix).await == before);
@@ -107,13 +101,13 @@ async fn etcd_backup_to_a_file_restores_and_refuses_to_overwrite() {
     let node_key = before.keys().find(|k| k.contains("/NODES/")).unwrap().clone();
     let node_prefix = &node_key[..=node_key.rfind('/').unwrap()];
     client.delete(node_prefix, Some(etcd_client::DeleteOptions::new().with_prefix())).await.unwrap();
-    let dry = JobOptions { dry_run: true, ..unchecked() };
+    let dry = JobOptions { dry_run: true, ..JobOptions::default() };
     let preview = jobs::restore(&target, &file(&archive), &etcd(), &dry).await.unwrap();
     assert!(preview.changes.iter().any(|c| c.table == "NODES" && c.add + c.change >= 1), "{:?}", preview.changes);
 
     // --replace backs up what it replaces first, then restores.
     let keep = dir.path().join("before.tar.gz");
-    let replace = JobOptions { replace: true, backup_to: Some(file(&keep)), ..unchecked() };
+    let replace = JobOptions { replace: true, backup_to: Some(file(&keep)), ..JobOptions::default() };
     let restored = jobs::restore(&target, &file(&archive), &etcd(), &replace).await.unwrap();
     assert_eq!(restored.previous_backup.map(|b| b.target), Some(keep.display().to_string()));
     assert!(keep.exists());
@@ -389,8 +383,7 @@ async fn every_backup_format_in_the_field_is_read() {
 
     // And a v2 backup restores into an empty cluster (full metadata is cleaned on the way).
     reset_cluster().await;
-    // The v2 backup holds rows of the old generator (see testdata/reference/linstor-written/README.md).
-    jobs::restore(&connection, &file(&v2), &k8s, &unchecked()).await.unwrap();
+    jobs::restore(&connection, &file(&v2), &k8s, &JobOptions::default()).await.unwrap();
     assert!(equal(&connection, &file(&ours), &k8s).await);
 }
 
@@ -405,7 +398,7 @@ async fn migration_of_100k_rows_from_etcd_to_k8s_is_verified_and_leaves_the_sour
     let plan = generate(&etcd_only(&prefix), &etcd(), 100_000, 9).await;
     let before = raw_keys(&prefix).await;
     let dir = TempDir::new().unwrap();
-    let options = JobOptions { backup_to: Some(file(&dir.path().join("pre.tar.gz"))), ..unchecked() };
+    let options = JobOptions { backup_to: Some(file(&dir.path().join("pre.tar.gz"))), ..JobOptions::default() };
     let report = jobs::migrate(&connection, &etcd(), &StoreAddress::K8s, &options).await.unwrap();
     assert!(report.rows >= 100_000 && report.verify.equal() && report.verify.rows_b == report.rows, "{report:?}");
     assert!(report.next_steps.iter().any(|s| s.contains("connection_url = \"k8s\"")));
@@ -437,7 +430,7 @@ async fn interrupted_migration_is_finished_by_running_it_again() {
             _ => {}
         })),
         cancel: Some(cancel),
-        ..unchecked()
+        ..JobOptions::default()
     };
     let error = jobs::migrate(&connection, &etcd(), &StoreAddress::K8s, &interrupted).await.unwrap_err();
     assert!(matches!(error, Error::WriteInterrupted { .. }), "{error}");
@@ -445,7 +438,7 @@ async fn interrupted_migration_is_finished_by_running_it_again() {
     let info = jobs::info(&connection, &StoreAddress::K8s).await.unwrap_err();
     assert!(matches!(info, Error::IncompleteImport { .. }), "{info}");
 
-    let options = JobOptions { backup_to: Some(file(&dir.path().join("second.tar.gz"))), ..unchecked() };
+    let options = JobOptions { backup_to: Some(file(&dir.path().join("second.tar.gz"))), ..JobOptions::default() };
     let report = jobs::migrate(&connection, &etcd(), &StoreAddress::K8s, &options).await.unwrap();
     assert!(report.resumed && report.verify.equal(), "{report:?}");
     assert_holds_plan(&mut K8sSource::new(k8s_store().await), &plan, "resumed migration").await;
@@ -476,7 +469,8 @@ async fn running_controller_is_refused_or_stopped_and_started_again() {
     let archive = dir.path().join("db.tar.gz");
     jobs::backup(&connection, &etcd(), &file(&archive), &JobOptions::default()).await.unwrap();
 
-    let error = jobs::restore(&connection, &file(&archive), &StoreAddress::K8s, &unchecked()).await.unwrap_err();
+    let error =
+        jobs::restore(&connection, &file(&archive), &StoreAddress::K8s, &JobOptions::default()).await.unwrap_err();
     assert!(matches!(error, Error::ControllerRunning { replicas: 2, .. }), "{error}");
     assert!(error.to_string().contains("--controller piraeus/linstor-controller"), "{error}");
     assert!(open_and_read(&connection, &StoreAddress::K8s).await.is_err(), "nothing was written");
@@ -495,7 +489,7 @@ async fn running_controller_is_refused_or_stopped_and_started_again() {
             lowest
         })
     };
-    let options = JobOptions { controller: Some("piraeus/linstor-controller".into()), ..unchecked() };
+    let options = JobOptions { controller: Some("piraeus/linstor-controller".into()), ..JobOptions::default() };
     let report = jobs::restore(&connection, &file(&archive), &StoreAddress::K8s, &options).await.unwrap();
     done.store(true, Ordering::Relaxed);
     assert_eq!(watcher.await.unwrap(), 0, "the controller was scaled to zero while writing");

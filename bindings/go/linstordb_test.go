@@ -287,10 +287,7 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 
 	// Restore the Secret into an empty prefix, and compare with the file backup.
 	target := etcdContext(t)
-	// Generated data does not pass LINSTOR's load-time check yet (issue 12): NoCheck until the new
-	// generator lands.
-	unchecked := &linstordb.JobOptions{NoCheck: true}
-	restored, err := target.Restore(ctx, secret, etcd.URL, unchecked)
+	restored, err := target.Restore(ctx, secret, etcd.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,9 +303,9 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 	}
 
 	// A second restore is refused, a dry run changes nothing, a replacing one keeps a backup first.
-	_, err = target.Restore(ctx, file, etcd.URL, unchecked)
+	_, err = target.Restore(ctx, file, etcd.URL, nil)
 	wantCode(t, err, linstordb.ErrTargetNotEmpty, "already holds a LINSTOR database")
-	dry, err := target.Restore(ctx, file, etcd.URL, &linstordb.JobOptions{DryRun: true, NoCheck: true})
+	dry, err := target.Restore(ctx, file, etcd.URL, &linstordb.JobOptions{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +315,7 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 		}
 	}
 	previous := filepath.Join(t.TempDir(), "previous.tar.gz")
-	replaced, err := target.Restore(ctx, file, etcd.URL, &linstordb.JobOptions{Replace: true, BackupTo: previous, NoCheck: true})
+	replaced, err := target.Restore(ctx, file, etcd.URL, &linstordb.JobOptions{Replace: true, BackupTo: previous})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +337,7 @@ func TestMigrateEtcdToKubernetesAndVerify(t *testing.T) {
 	backup := filepath.Join(t.TempDir(), "before-migrate.tar.gz")
 	var steps []string
 	// Replace: other tests of this binary may have left a database in the (cluster-wide) CRDs.
-	migrated, err := c.Migrate(ctx, etcd.URL, "k8s", &linstordb.JobOptions{Replace: true, BackupTo: backup, NoCheck: true,
+	migrated, err := c.Migrate(ctx, etcd.URL, "k8s", &linstordb.JobOptions{Replace: true, BackupTo: backup,
 		Progress: func(p linstordb.Progress) {
 			if p.Kind == "step" {
 				steps = append(steps, p.Step)

@@ -53,9 +53,7 @@ func run(ctx context.Context, etcd, kubeconfig string, rows uint64, workdir stri
 	fmt.Printf("generated %d rows (LINSTOR %s, %s) in %s\n", generated.Rows, generated.LinstorVersion, generated.DataVersion, etcd)
 
 	migrated, err := db.Migrate(ctx, etcd, "k8s", &linstordb.JobOptions{
-		Replace: true,
-		// The generated database does not pass LINSTOR's load-time check yet (issue 12).
-		NoCheck:  true,
+		Replace:  true,
 		BackupTo: filepath.Join(workdir, "linstor-before-migrate.tar.gz"),
 		Progress: func(p linstordb.Progress) {
 			if p.Kind == "step" {

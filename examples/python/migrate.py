@@ -38,9 +38,8 @@ def main() -> int:
                 if event["kind"] == "step":
                     print(f"  step: {event['step']}")
 
-            # no_check: the generated database does not pass LINSTOR's load-time check yet (issue 12).
             migrated = ctx.migrate(
-                args.etcd, "k8s", replace=True, no_check=True,
+                args.etcd, "k8s", replace=True,
                 backup_to=os.path.join(args.workdir, "linstor-before-migrate.tar.gz"), progress=on_progress,
             )
             if migrated["already_migrated"]:

@@ -151,17 +151,15 @@ def test_backup_and_restore_round_trip(etcd, kube, etcd_context, tmp_path, reque
     other = tmp_path / "other"
     other.mkdir()
     with Context(config_dir=etcd.config_dir(other, "restore-target"), kubeconfig=kube.kubeconfig) as target:
-        # Generated data does not pass LINSTOR's load-time check yet (issue 12): no_check until the new
-        # generator lands.
-        restored = target.restore(secret, etcd.url, no_check=True)
+        restored = target.restore(secret, etcd.url)
         assert restored["rows"] == generated["rows"] and restored["previous_backup"] is None
         assert target.verify(etcd.url, str(archive))["equal"]
         with pytest.raises(TargetNotEmptyError):
-            target.restore(str(archive), etcd.url, no_check=True)
-        dry = target.restore(str(archive), etcd.url, dry_run=True, no_check=True)
+            target.restore(str(archive), etcd.url)
+        dry = target.restore(str(archive), etcd.url, dry_run=True)
         assert all(c["add"] + c["remove"] + c["change"] == 0 for c in dry["changes"])
         previous = tmp_path / "previous.tar.gz"
-        replaced = target.restore(str(archive), etcd.url, replace=True, backup_to=previous, no_check=True)
+        replaced = target.restore(str(archive), etcd.url, replace=True, backup_to=previous)
         assert replaced["previous_backup"]["target"] == str(previous) and previous.exists()
 
 
@@ -171,7 +169,7 @@ def test_migrate_etcd_to_kubernetes_and_verify(etcd, etcd_context, tmp_path):
     steps = []
     # replace: other tests may have left a database in the cluster-wide CRDs.
     migrated = etcd_context.migrate(
-        etcd.url, "k8s", replace=True, backup_to=backup, no_check=True,
+        etcd.url, "k8s", replace=True, backup_to=backup,
         progress=lambda e: steps.append(e["step"]) if e["kind"] == "step" else None,
     )
     assert migrated["rows"] == generated["rows"] and migrated["verify"]["differences"] == 0

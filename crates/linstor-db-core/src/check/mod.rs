@@ -14,10 +14,11 @@
 //!
 //! Findings keep at most [`EXAMPLES_PER_RULE`] examples per rule, and count all.
 //!
-//! More rules plug in through [`Extension`] (e.g. the `DrbdOptions/Disk/resync-after` fixed point,
-//! which is not here): an extension sees every row and adds findings under its own rule name.
+//! More rules plug in through [`Extension`]: an extension sees every row and adds findings under its
+//! own rule name. The `resync-after` fixed point (`resync_after.rs`) is one, always on.
 
 mod props;
+mod resync_after;
 mod rules;
 
 #[cfg(test)]
@@ -325,7 +326,7 @@ impl Checker {
             minors: HashMap::new(),
             definition_ports: HashMap::new(),
             netcom_required_seen: [false; 3],
-            extensions: Vec::new(),
+            extensions: vec![Box::new(resync_after::ResyncAfter::new(data_version))],
         }
     }
 

@@ -40,8 +40,10 @@ fn run(version: DataVersion, tables: &[(&'static Table, Vec<Row>)]) -> CheckRepo
     checker.finish()
 }
 
+/// The rules that fired, but `resync-after`: most damage also changes a volume's place in LINSTOR's
+/// resync-after chain, which that rule's own tests cover.
 fn rules(report: &CheckReport) -> Vec<&'static str> {
-    report.findings_total.iter().map(|t| t.rule).collect()
+    report.findings_total.iter().map(|t| t.rule).filter(|r| *r != resync_after::RULE).collect()
 }
 
 fn text(table: &Table, row: &Row, column: &str) -> String {
@@ -110,6 +112,8 @@ fn the_old_generators_rows_in_the_v2_backup_fail_with_issue_12s_defects() {
         "{:#?}",
         report.findings
     );
+    // And item 5: no resync-after chain, which LINSTOR adds at start-up.
+    assert!(report.findings_total.iter().any(|t| t.rule == resync_after::RULE));
     let diskless = report.findings_total.iter().find(|t| t.rule == "drbd-diskless-flag").unwrap();
     assert_eq!(diskless.findings, 4);
 }
@@ -524,4 +528,65 @@ fn extensions_see_every_row_and_add_findings() {
     let report = checker.finish();
     assert_eq!(rules(&report), ["extension-rule"]);
     assert_eq!(report.findings[0].detail, format!("{} rows", report.rows));
+}
+
+/// Generated databases of every data version and of several sizes pass every rule, resync-after
+/// among them: they are databases LINSTOR starts on and leaves unchanged.
+#[test]
+fn generated_databases_pass_in_every_version_and_size() {
+    use crate::generate::{rows, Plan};
+    let mut plans: Vec<Plan> = DataVersion::ALL.iter().map(|v| Plan::for_rows(3000, 5, *v)).collect();
+    plans.push(Plan::for_rows(60_000, 6, DataVersion::V1_31_1));
+    plans.push(Plan::for_rows(20_000, 7, DataVersion::V1_19_1));
+    plans.push(Plan { nodes: 1, resource_groups: 1, ..Plan::for_rows(500, 8, DataVersion::V1_27_1) });
+    for plan in plans {
+        let mut checker = Checker::new(plan.data_version);
+        for (table, row) in rows(&plan) {
+            checker.row(table, &row);
+        }
+        let report = checker.finish();
+        assert!(report.is_clean(), "{plan:?}: {:?}", report.findings);
+        assert!(report.rows > 300, "{plan:?}: {} rows", report.rows);
+    }
+}
+
+#[test]
+fn a_resync_after_chain_linstor_would_rewrite_is_reported_not_refused() {
+    // LINSTOR's own database after start-up holds the chain: it passes.
+    let (version, tables) = load("loaded-by-linstor-k8s.export.json");
+    assert!(run(version, &tables).is_clean());
+    // Drop one entry of the chain and change another.
+    let mut dropped = false;
+    let mut changed = false;
+    let (rules, report) = damaged("loaded-by-linstor-k8s.export.json", |table, row| {
+        if table.name != "PROPS_CONTAINERS" || text(table, row, "PROP_KEY") != crate::generate::RESYNC_AFTER_KEY {
+            return true;
+        }
+        if !dropped {
+            dropped = true;
+            return false;
+        }
+        if !changed {
+            changed = true;
+            set(table, row, "PROP_VALUE", Value::Text("pvc-nothing/0".into()));
+        }
+        true
+    });
+    assert_eq!(rules, Vec::<&str>::new());
+    assert_eq!(report.findings_total.len(), 1, "{:?}", report.findings);
+    let total = report.findings_total.iter().find(|t| t.rule == "resync-after").unwrap();
+    assert_eq!(total.findings, 2, "{:?}", report.findings);
+    assert!(!total.refuses, "LINSTOR loads it and fixes the chain itself");
+    assert!(report.findings.iter().any(|f| f.detail.contains("found 'pvc-nothing/0'")), "{:?}", report.findings);
+    // With auto resync-after disabled LINSTOR leaves the props alone, and so does the rule.
+    let (version, mut tables) = load("loaded-by-linstor-k8s.export.json");
+    let props = tables.iter_mut().find(|(t, _)| t.name == "PROPS_CONTAINERS").unwrap();
+    let table = props.0;
+    props.1.retain(|row| text(table, row, "PROP_KEY") != crate::generate::RESYNC_AFTER_KEY);
+    let mut disable = props.1[0].clone();
+    set(table, &mut disable, "PROPS_INSTANCE", Value::Text("/CTRL".into()));
+    set(table, &mut disable, "PROP_KEY", Value::Text("DrbdOptions/auto-resync-after-disable".into()));
+    set(table, &mut disable, "PROP_VALUE", Value::Text("True".into()));
+    props.1.push(disable);
+    assert!(run(version, &tables).is_clean());
 }

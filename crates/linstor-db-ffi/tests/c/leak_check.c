@@ -257,8 +257,7 @@ static int check_etcd_round_trip(void) {
     lsdb_context *ctx = lsdb_context_new();
     CHECK(ctx != NULL, "lsdb_context_new");
     char *report = NULL;
-    /* The generated database does not pass LINSTOR's load-time check yet (issue 12): no_check. */
-    lsdb_status import = lsdb_import(ctx, export_file, etcd_url, "{\"no_check\": true}", &report);
+    lsdb_status import = lsdb_import(ctx, export_file, etcd_url, "{}", &report);
     int ok = import == LSDB_STATUS_OK && contains(report, "\"rows\":");
     if (!ok) {
         char *message = last_error(ctx);
@@ -279,13 +278,13 @@ static int check_etcd_round_trip(void) {
     lsdb_status export = lsdb_export(ctx, etcd_url, exported, NULL, &report);
     lsdb_string_free(report);
     report = NULL;
-    lsdb_status again = lsdb_import(ctx, exported, etcd_url, "{\"no_check\": true}", &report);
+    lsdb_status again = lsdb_import(ctx, exported, etcd_url, "{}", &report);
     char *message = last_error(ctx);
     ok = ok && export == LSDB_STATUS_OK && again == LSDB_STATUS_TARGET_NOT_EMPTY && report == NULL &&
          contains(message, "already holds a LINSTOR database");
     if (!ok) fprintf(stderr, "  export %u, second import %u %s\n", export, again, message);
     free(message);
-    lsdb_status replaced = lsdb_import(ctx, exported, etcd_url, "{\"replace\": true, \"no_check\": true}", &report);
+    lsdb_status replaced = lsdb_import(ctx, exported, etcd_url, "{\"replace\": true}", &report);
     lsdb_string_free(report);
     lsdb_context_free(ctx);
     CHECK(ok && replaced == LSDB_STATUS_OK, "replace: %u", replaced);
