@@ -25,6 +25,17 @@ pub const RULE: &str = "resync-after";
 /// `Resource.Flags`: `DELETE` (2) and `DISKLESS` (4, part of `DRBD_DISKLESS` and `NVME_INITIATOR`).
 const RSC_EXCLUDED_FLAGS: i64 = 2 | 4;
 
+/// A layer resource of a resource (not a snapshot).
+struct Layer {
+    node: Box<str>,
+    resource: Box<str>,
+    kind: Box<str>,
+    suffix: Box<str>,
+}
+
+/// The volumes of one storage pool of a node by minor: (resource, storage-layer suffix, volume).
+type PoolVolumes<'a> = BTreeMap<i64, (&'a str, &'a str, i64)>;
+
 #[derive(Default)]
 pub(super) struct ResyncAfter {
     data_version: Option<DataVersion>,
@@ -32,8 +43,8 @@ pub(super) struct ResyncAfter {
     display_names: HashMap<Box<str>, Box<str>>,
     /// (node, resource) of resources that take part (not diskless, not deleted).
     eligible: HashMap<(Box<str>, Box<str>), ()>,
-    /// Layer resource id → (node, resource, kind, suffix), resources only (no snapshots).
-    layers: HashMap<i64, (Box<str>, Box<str>, Box<str>, Box<str>)>,
+    /// Layer resource id → its layer resource.
+    layers: HashMap<i64, Layer>,
     /// (resource, DRBD suffix, volume) → minor.
     minors: HashMap<(Box<str>, Box<str>, i64), i64>,
     /// (storage layer id, volume, node, pool) of volumes in non-diskless pools.
@@ -71,12 +82,12 @@ impl Extension for ResyncAfter {
                 if let Some(id) = cells.int("LAYER_RESOURCE_ID") {
                     self.layers.insert(
                         id,
-                        (
-                            cells.text("NODE_NAME").into(),
-                            cells.text("RESOURCE_NAME").into(),
-                            cells.text("LAYER_RESOURCE_KIND").into(),
-                            cells.text("LAYER_RESOURCE_SUFFIX").into(),
-                        ),
+                        Layer {
+                            node: cells.text("NODE_NAME").into(),
+                            resource: cells.text("RESOURCE_NAME").into(),
+                            kind: cells.text("LAYER_RESOURCE_KIND").into(),
+                            suffix: cells.text("LAYER_RESOURCE_SUFFIX").into(),
+                        },
                     );
                 }
             }
@@ -120,14 +131,14 @@ impl Extension for ResyncAfter {
         }
         // The DRBD layer's suffix of each resource that has one.
         let mut drbd_suffix: HashMap<(&str, &str), &str> = HashMap::new();
-        for (node, resource, kind, suffix) in self.layers.values() {
-            if &**kind == "DRBD" {
-                drbd_suffix.entry((node, resource)).or_insert(suffix);
-            }
+        for layer in self.layers.values().filter(|l| &*l.kind == "DRBD") {
+            drbd_suffix.entry((&layer.node, &layer.resource)).or_insert(&layer.suffix);
         }
-        let mut pools: BTreeMap<(&str, &str), BTreeMap<i64, (&str, &str, i64)>> = BTreeMap::new();
+        let mut pools: BTreeMap<(&str, &str), PoolVolumes<'_>> = BTreeMap::new();
         for (id, volume, node, pool) in &self.storage_volumes {
-            let Some((owner_node, resource, _, storage_suffix)) = self.layers.get(id) else { continue };
+            let Some(Layer { node: owner_node, resource, suffix: storage_suffix, .. }) = self.layers.get(id) else {
+                continue;
+            };
             if !self.eligible.contains_key(&(owner_node.clone(), resource.clone())) {
                 continue;
             }
