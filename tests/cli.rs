@@ -235,3 +235,63 @@ async fn backup_and_restore_commands() {
     fails(&["purge", "-c", &target, "--backup", broken.to_str().unwrap()], "not a usable LINSTOR backup");
     fails(&["backup", "-c", &source, "-o", "secret://Bad/x"], "not a Kubernetes name");
 }
+
+/// A tar.gz whose one entry declares `mebibytes` MiB and holds that many MiB of newlines, about 1 KiB
+/// per MiB: one deflated MiB of newlines repeated (after a sync flush a deflate block starts on a byte
+/// boundary and refers only to newlines). No gzip trailer: a reader that got that far would fail with
+/// another error than the cap asserted on.
+fn newline_bomb(path: &Path, name: &str, mebibytes: usize) {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut header = tar::Header::new_gnu();
+    header.set_path(name).unwrap();
+    header.set_size((mebibytes as u64) << 20);
+    header.set_mode(0o600);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    let newlines = vec![b'\n'; 1 << 20];
+    let mut compress = Compress::new(Compression::best(), false);
+    let mut deflate = |input: &[u8]| {
+        let mut out = Vec::with_capacity(input.len() + 4096);
+        compress.compress_vec(input, &mut out, FlushCompress::Sync).unwrap();
+        out
+    };
+    let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    bytes.extend(deflate(header.as_bytes()));
+    bytes.extend(deflate(&newlines));
+    let repeated = deflate(&newlines);
+    for _ in 2..mebibytes {
+        bytes.extend_from_slice(&repeated);
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Issue 14 item 3: a 1 MB backup without a manifest whose one entry expands to 1000 MiB of newlines
+/// is refused at the expansion cap, naming the entry and the fix, and the process stays small
+/// (GNU time's maximum resident set size; on main it grew with the entry).
+#[test]
+fn a_newline_bomb_is_refused_with_bounded_memory() {
+    let dir = TempDir::new().unwrap();
+    let bomb = dir.path().join("bomb.tar.gz");
+    newline_bomb(&bomb, "nodes.internal.linstor.linbit.com.yaml", 1000);
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 2 << 20);
+    let output = std::process::Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(linstor_db_bin())
+        .args(["info", bomb.to_str().unwrap()])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .output()
+        .expect("GNU time is installed by scripts/setup.sh");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        stderr.contains("entry nodes.internal.linstor.linbit.com.yaml passes the expansion cap of 100:1")
+            && stderr.contains("take a new one with `linstor-db backup`"),
+        "{stderr}"
+    );
+    let rss_kib: u64 = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no maximum RSS in GNU time's output:\n{stderr}"));
+    assert!(rss_kib < 200 * 1024, "the refused bomb took {rss_kib} KiB of memory");
+}

@@ -190,6 +190,105 @@ async fn chunked_secret_backup_over_one_mib_round_trips() {
     assert!(jobs::list_backups(&connection, "chunked").await.unwrap().iter().any(|l| l.name == "half" && !l.complete));
 }
 
+/// Issue 14 item 9: the parts a killed backup left, with or without their marker, are found before
+/// anything is created, and the printed command (its namespace and label selector, run here through
+/// the kube client since kubectl is not installed) deletes exactly them; `backup list` checks the
+/// parts of complete backups and names what is missing or altered.
+#[tokio::test]
+async fn leftovers_of_a_killed_secret_backup_are_refused_and_listed_with_their_delete_command() {
+    let prefix = unique_prefix("leftovers");
+    let connection = connection(&prefix);
+    generate(&etcd_only(&prefix), &etcd(), 800, 8).await;
+    ensure_namespace("leftovers").await;
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(kube_client().await, "leftovers");
+    let backup = |name: &str| {
+        let address = StoreAddress::parse(&format!("secret://leftovers/{name}")).unwrap();
+        let connection = connection.clone();
+        async move { jobs::backup(&connection, &etcd(), &address, &JobOptions::default()).await }
+    };
+    backup("db").await.unwrap();
+    backup("other").await.unwrap();
+    let names = |list: Vec<Secret>| {
+        let mut names: Vec<String> = list.into_iter().filter_map(|s| s.metadata.name).collect();
+        names.sort();
+        names
+    };
+
+    // The old printed fix deleted the marker only; the API server here runs no garbage collector,
+    // so the part stays, as it does in a cluster until the collector gets to it.
+    secrets.delete("db", &Default::default()).await.unwrap();
+    let listing = jobs::list_backups(&connection, "leftovers").await.unwrap();
+    let orphan = listing.iter().find(|l| l.name == "db").unwrap();
+    assert!(!orphan.complete && orphan.parts == 1 && orphan.note.contains("without their marker"), "{orphan:?}");
+    let error = backup("db").await.unwrap_err();
+    assert!(matches!(error, Error::BackupLeftovers { .. }) && error.to_string().contains("part db-00"), "{error}");
+    assert!(secrets.get_opt("db").await.unwrap().is_none(), "a refused backup created its marker");
+
+    // A killed backup: marker still incomplete, one part written.
+    let mut marker = secrets.get("other").await.unwrap();
+    marker.metadata = kube::api::ObjectMeta {
+        name: Some("cut".into()),
+        labels: Some(BTreeMap::from([("linstor-db/backup".into(), "cut".into())])),
+        annotations: Some(BTreeMap::from([("linstor-db/state".into(), "incomplete".into())])),
+        ..Default::default()
+    };
+    marker.immutable = None;
+    secrets.create(&Default::default(), &marker).await.unwrap();
+    let mut part = secrets.get("other-00").await.unwrap();
+    part.metadata = kube::api::ObjectMeta {
+        name: Some("cut-00".into()),
+        labels: Some(BTreeMap::from([("linstor-db/backup".into(), "cut".into())])),
+        ..Default::default()
+    };
+    secrets.create(&Default::default(), &part).await.unwrap();
+    let error = backup("cut").await.unwrap_err().to_string();
+    assert!(error.contains("marker cut (marked incomplete), part cut-00"), "{error}");
+    let cut =
+        jobs::list_backups(&connection, "leftovers").await.unwrap().into_iter().find(|l| l.name == "cut").unwrap();
+    assert!(
+        !cut.complete && cut.note.contains("kubectl delete secret -n leftovers -l linstor-db/backup=cut"),
+        "{cut:?}"
+    );
+
+    // The printed command deletes exactly that backup's Secrets.
+    let command = error.split('(').find(|s| s.starts_with("kubectl delete secret")).unwrap();
+    let command = &command[..command.find(')').unwrap()];
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[..3], ["kubectl", "delete", "secret"], "{command}");
+    let (namespace, selector) = (words[4], words[6]);
+    assert_eq!((words[3], words[5], words.len()), ("-n", "-l", 7), "{command}");
+    let selected: kube::Api<Secret> = kube::Api::namespaced(kube_client().await, namespace);
+    let params = kube::api::ListParams::default().labels(selector);
+    assert_eq!(names(selected.list(&params).await.unwrap().items), ["cut", "cut-00"]);
+    selected.delete_collection(&Default::default(), &params).await.unwrap();
+    let error = backup("db").await.unwrap_err().to_string();
+    let command = error.split('(').find(|s| s.starts_with("kubectl delete secret")).unwrap();
+    let selector = command[..command.find(')').unwrap()].rsplit(' ').next().unwrap().to_owned();
+    let params = kube::api::ListParams::default().labels(&selector);
+    assert_eq!(names(secrets.list(&params).await.unwrap().items), ["db-00"]);
+    secrets.delete_collection(&Default::default(), &params).await.unwrap();
+    assert_eq!(names(secrets.list(&Default::default()).await.unwrap().items), ["other", "other-00"]);
+    backup("db").await.unwrap();
+    backup("cut").await.unwrap();
+
+    // A complete marker whose part is gone, or altered, is listed as not complete.
+    secrets.delete("db-00", &Default::default()).await.unwrap();
+    let mut altered = secrets.get("cut-00").await.unwrap();
+    secrets.delete("cut-00", &Default::default()).await.unwrap();
+    altered.metadata =
+        kube::api::ObjectMeta { name: altered.metadata.name, labels: altered.metadata.labels, ..Default::default() };
+    if let Some(data) = altered.data.as_mut().and_then(|d| d.get_mut("backup.tar.gz")) {
+        data.0[100] ^= 1;
+    }
+    secrets.create(&Default::default(), &altered).await.unwrap();
+    let listing = jobs::list_backups(&connection, "leftovers").await.unwrap();
+    let by_name = |name: &str| listing.iter().find(|l| l.name == name).unwrap().clone();
+    let (db, cut, other) = (by_name("db"), by_name("cut"), by_name("other"));
+    assert!(!db.complete && db.note.contains("part db-00 of 1 is missing"), "{db:?}");
+    assert!(!cut.complete && cut.note.contains("SHA-256"), "{cut:?}");
+    assert!(other.complete && other.note.is_empty(), "{other:?}");
+}
+
 async fn open_and_read(connection: &Connection, address: &StoreAddress) -> linstor_db_core::Result<u64> {
     let mut source = open_source(address, connection).await?;
     let (_, tables) = linstor_db_core::engine::inspect(source.as_mut()).await?;

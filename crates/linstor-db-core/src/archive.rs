@@ -162,37 +162,123 @@ pub fn clean_object(object: &mut Json) {
     }
 }
 
+/// How far a backup may expand while it is read: every reader stops at the first cap it reaches, so
+/// that a damaged or hostile file (a small gzip of gigabytes of newlines, one huge YAML document) is
+/// refused in seconds with bounded memory instead of being unpacked. The caps follow from what LINSTOR
+/// can store, with wide margins:
+///
+/// - the whole database lives in one etcd (LINSTOR's own, or the API server's), whose quota is 2 GiB
+///   by default and at most 8 GiB as etcd recommends: [`Limits::DEFAULT`] allows 8 GiB for all
+///   entries of a backup and 1 GiB for one entry (one table; LINSTOR's largest table at a million rows
+///   is about 250 MB of YAML with kubectl's full metadata);
+/// - YAML of LINSTOR data compresses about 5–10:1 (our backups 5:1, LINSTOR's entrypoint backup 7:1);
+///   gzip reaches 1000:1 only on runs of one byte, so past the first 16 MiB an archive may expand at
+///   most 100:1 over the compressed bytes read so far;
+/// - one custom resource is at most 1.5 MiB (the API server's request limit), but `kubectl get -oyaml`
+///   writes a whole table as one `kind: List` document: a document may have 256 MiB, a line 8 MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Uncompressed bytes of one entry (or one file of a directory dump).
+    pub entry_bytes: u64,
+    /// Uncompressed bytes of all entries.
+    pub archive_bytes: u64,
+    /// Most uncompressed bytes per compressed byte, checked past [`Limits::expansion_after`].
+    pub expansion: u64,
+    /// Uncompressed bytes read before the expansion is checked.
+    pub expansion_after: u64,
+    /// Bytes of one YAML document of a `---` stream.
+    pub document_bytes: usize,
+    /// Bytes of one line of YAML.
+    pub line_bytes: usize,
+    /// Bytes of `manifest.json`.
+    pub manifest_bytes: u64,
+}
+
+impl Limits {
+    /// The caps every reader uses (see [`Limits`] for why).
+    pub const DEFAULT: Limits = Limits {
+        entry_bytes: 1 << 30,
+        archive_bytes: 8 << 30,
+        expansion: 100,
+        expansion_after: 16 << 20,
+        document_bytes: 256 << 20,
+        line_bytes: 8 << 20,
+        manifest_bytes: 16 << 20,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::DEFAULT
+    }
+}
+
 /// Splits a YAML stream into its documents at `---` lines. Multi-document streams of our own and of
-/// operator v1 are read one document at a time this way, so memory stays at one object.
-#[derive(Debug, Default)]
+/// operator v1 are read one document at a time this way, so memory stays at one object (at most
+/// [`Limits::document_bytes`]).
+#[derive(Debug)]
 pub struct DocumentSplitter {
     current: String,
+    /// Bytes of the current document, blank lines included.
+    bytes: usize,
+    cap: usize,
+}
+
+/// A document of a YAML stream is larger than [`Limits::document_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentTooLarge {
+    /// The cap that was reached.
+    pub cap: usize,
+}
+
+impl Default for DocumentSplitter {
+    fn default() -> DocumentSplitter {
+        DocumentSplitter::new(Limits::DEFAULT.document_bytes)
+    }
 }
 
 impl DocumentSplitter {
+    /// A splitter refusing documents over `cap` bytes.
+    pub fn new(cap: usize) -> DocumentSplitter {
+        DocumentSplitter { current: String::new(), bytes: 0, cap }
+    }
+
     /// Feeds one line (with or without its newline); returns a finished document when `line` starts
-    /// the next one.
-    pub fn push_line(&mut self, line: &str) -> Option<String> {
+    /// the next one, and an error as soon as the current document passes the cap.
+    pub fn push_line(&mut self, line: &str) -> std::result::Result<Option<String>, DocumentTooLarge> {
         let bare = line.trim_end_matches(['\n', '\r']);
         if bare == "---" || bare.starts_with("--- ") {
-            let done = std::mem::take(&mut self.current);
+            let done = self.take();
             if let Some(rest) = bare.strip_prefix("--- ") {
                 self.current.push_str(rest);
                 self.current.push('\n');
+                self.bytes = self.current.len();
             }
-            return Some(done).filter(|d| !d.trim().is_empty());
+            return Ok(done);
         }
         if bare == "..." {
-            return Some(std::mem::take(&mut self.current)).filter(|d| !d.trim().is_empty());
+            return Ok(self.take());
         }
-        self.current.push_str(bare);
-        self.current.push('\n');
-        None
+        self.bytes = self.bytes.saturating_add(bare.len() + 1);
+        if self.bytes > self.cap {
+            return Err(DocumentTooLarge { cap: self.cap });
+        }
+        // Blank lines before a document's first content are counted but not kept.
+        if !(self.current.is_empty() && bare.trim().is_empty()) {
+            self.current.push_str(bare);
+            self.current.push('\n');
+        }
+        Ok(None)
+    }
+
+    fn take(&mut self) -> Option<String> {
+        self.bytes = 0;
+        Some(std::mem::take(&mut self.current)).filter(|d| !d.trim().is_empty())
     }
 
     /// The last document, if any.
     pub fn finish(&mut self) -> Option<String> {
-        Some(std::mem::take(&mut self.current)).filter(|d| !d.trim().is_empty())
+        self.take()
     }
 }
 
@@ -317,9 +403,25 @@ mod tests {
     fn documents_split_at_markers_only() {
         let mut splitter = DocumentSplitter::default();
         let text = "---\na: 1\nb: |\n  ---\n  x\n---\nc: 2\n";
-        let mut docs: Vec<String> = text.lines().filter_map(|l| splitter.push_line(l)).collect();
+        let mut docs: Vec<String> = text.lines().filter_map(|l| splitter.push_line(l).unwrap()).collect();
         docs.extend(splitter.finish());
         assert_eq!(docs, vec!["a: 1\nb: |\n  ---\n  x\n".to_owned(), "c: 2\n".to_owned()]);
+    }
+
+    /// A document over the cap is refused while it is read, blank lines counted, and the cap starts
+    /// again at the next document.
+    #[test]
+    fn documents_over_the_cap_are_refused_as_they_grow() {
+        let mut splitter = DocumentSplitter::new(64);
+        for _ in 0..64 {
+            assert_eq!(splitter.push_line(""), Ok(None));
+        }
+        assert_eq!(splitter.push_line(""), Err(DocumentTooLarge { cap: 64 }));
+        let mut splitter = DocumentSplitter::new(64);
+        assert_eq!(splitter.push_line(&"a".repeat(40)), Ok(None));
+        assert_eq!(splitter.push_line("---").unwrap().map(|d| d.len()), Some(41));
+        assert_eq!(splitter.push_line(&"b".repeat(40)), Ok(None));
+        assert_eq!(splitter.push_line(&"c".repeat(40)), Err(DocumentTooLarge { cap: 64 }));
     }
 
     #[test]

@@ -226,10 +226,22 @@ pub enum Error {
         detail: String,
     },
     /// A backup Secret with that name exists already; backups are never overwritten.
-    #[error("backup {what} exists already; backups are never overwritten. Choose another name, or delete it first (kubectl delete secret -n {namespace} {name} --cascade=foreground)")]
+    #[error("backup {what} exists already; backups are never overwritten. Choose another name, or delete it and its parts first (kubectl delete secret -n {namespace} -l linstor-db/backup={name})")]
     BackupExists {
         /// `secret://NAMESPACE/NAME`.
         what: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Secrets of a backup of that name that did not finish are left; nothing was created.
+    #[error("backup {what} cannot be written: {found} are left from a backup of that name that did not finish; nothing was created. Delete them (kubectl delete secret -n {namespace} -l linstor-db/backup={name}) and run the same command again")]
+    BackupLeftovers {
+        /// `secret://NAMESPACE/NAME`.
+        what: String,
+        /// The Secrets found, with their state.
+        found: String,
         /// Namespace.
         namespace: String,
         /// Name.

@@ -227,7 +227,7 @@ fn core_status(error: &CoreError) -> lsdb_status {
         CoreError::EtcdConnect { .. } | CoreError::K8sConnect { .. } => lsdb_status::Connect,
         CoreError::Etcd { .. } | CoreError::K8s { .. } => lsdb_status::StoreRequest,
         CoreError::K8sForbidden { .. } => lsdb_status::Forbidden,
-        CoreError::BackupExists { .. } => lsdb_status::BackupExists,
+        CoreError::BackupExists { .. } | CoreError::BackupLeftovers { .. } => lsdb_status::BackupExists,
         CoreError::ControllerRunning { .. } => lsdb_status::ControllerRunning,
         CoreError::Controller { .. } => lsdb_status::Controller,
         CoreError::VerifyFailed { .. } => lsdb_status::VerifyFailed,

@@ -8,10 +8,12 @@
 //! manifest's checksums when there is one, sorts the custom resources of every file into one spool
 //! per table, and then streams the tables in schema order.
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use async_trait::async_trait;
 use flate2::read::GzDecoder;
@@ -23,8 +25,8 @@ use sha2::{Digest, Sha256};
 use super::file::{check_writable_path, create_partial_file, create_private_file};
 use super::{Event, Source, Target};
 use crate::archive::{
-    clean_object, entry_name, objects_of, release_for_linstor_version, DocumentSplitter, Manifest, ManifestEntry,
-    CRDS_ENTRY, LINSTOR_VERSION_PLURAL, MANIFEST_ENTRY, ROLLBACK_PLURAL,
+    clean_object, entry_name, objects_of, release_for_linstor_version, DocumentSplitter, Limits, Manifest,
+    ManifestEntry, CRDS_ENTRY, LINSTOR_VERSION_PLURAL, MANIFEST_ENTRY, ROLLBACK_PLURAL,
 };
 use crate::error::{Error, Result};
 use crate::export::{now_ms, ExportMeta};
@@ -271,11 +273,9 @@ pub fn verify_archive(path: &Path) -> Result<VerifiedArchive> {
     let entries = archive.entries().map_err(|e| unreadable(&what, &e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| unreadable(&what, &e))?;
-        let name = entry_file_name(&entry).map_err(|e| unreadable(&what, &e))?;
+        let Some(name) = checked_entry_name(&entry, &what)? else { continue };
         if name == MANIFEST_ENTRY {
-            let mut text = Vec::new();
-            entry.read_to_end(&mut text).map_err(|e| unreadable(&what, &e))?;
-            manifest = Some(Manifest::parse(&text, &what)?);
+            manifest = Some(read_manifest(&mut entry, &Limits::DEFAULT, &what)?);
         } else {
             let (bytes, sha) = hash_reader(&mut entry).map_err(|e| unreadable(&what, &e))?;
             seen.push((name, bytes, sha));
@@ -311,9 +311,132 @@ fn check_entries(manifest: &Manifest, seen: &[(String, u64, String)], what: &str
     Ok(())
 }
 
-fn entry_file_name<R: Read>(entry: &tar::Entry<'_, R>) -> io::Result<String> {
-    let path = entry.path()?;
-    Ok(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+/// The file name of a tar entry that holds data, `None` for the entries without data that tar itself
+/// writes (directories, global headers); refuses what neither this tool nor LINSTOR's backup
+/// procedures ever write: absolute names, names with `..`, links, devices and FIFOs.
+fn checked_entry_name<R: Read>(entry: &tar::Entry<'_, R>, what: &str) -> Result<Option<String>> {
+    let raw = entry.path_bytes();
+    let shown = String::from_utf8_lossy(&raw).into_owned();
+    let path = Path::new(&shown);
+    if shown.starts_with('/')
+        || path.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)))
+    {
+        return Err(corrupt(
+            what,
+            format!("it has an entry named '{shown}', which points outside the archive; backups of linstor-db, the operator and LINSTOR only hold plain file names. Take the backup again, or repack only its YAML files"),
+        ));
+    }
+    let kind = entry.header().entry_type();
+    match kind {
+        tar::EntryType::Regular | tar::EntryType::Continuous => {}
+        tar::EntryType::Directory | tar::EntryType::XGlobalHeader => return Ok(None),
+        other => {
+            let described = match other {
+                tar::EntryType::Symlink => "a symbolic link",
+                tar::EntryType::Link => "a hard link",
+                tar::EntryType::Char | tar::EntryType::Block => "a device",
+                tar::EntryType::Fifo => "a FIFO",
+                _ => "not a regular file",
+            };
+            return Err(corrupt(
+                what,
+                format!("its entry '{shown}' is {described}; backups of linstor-db, the operator and LINSTOR only hold regular files. Take the backup again, or repack only its YAML files"),
+            ));
+        }
+    }
+    Ok(Some(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()))
+}
+
+/// Reads `manifest.json`, refusing one over [`Limits::manifest_bytes`].
+fn read_manifest(entry: &mut impl Read, limits: &Limits, what: &str) -> Result<Manifest> {
+    let mut text = Vec::new();
+    entry.take(limits.manifest_bytes + 1).read_to_end(&mut text).map_err(|e| unreadable(what, &e))?;
+    if text.len() as u64 > limits.manifest_bytes {
+        return Err(too_large(
+            what,
+            MANIFEST_ENTRY,
+            "the manifest cap",
+            limits.manifest_bytes,
+            "a manifest lists a few dozen entries",
+        ));
+    }
+    Manifest::parse(&text, what)
+}
+
+/// The refusal of an entry that passed a cap of [`Limits`].
+fn too_large(what: &str, entry: &str, cap: &str, bytes: u64, why: &str) -> Error {
+    corrupt(
+        what,
+        format!("entry {entry} passes {cap} of {bytes} bytes ({why}); reading stopped there. It is damaged or not a LINSTOR backup: restore from another backup, or take a new one with `linstor-db backup`"),
+    )
+}
+
+/// Counts the bytes read from the compressed file, for the expansion cap.
+struct Counting<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Copies one entry to `out`, stopping at the first cap of `limits`: the entry's size, the archive's
+/// total `unpacked` so far, and the expansion over the `compressed` bytes read so far.
+fn copy_capped(
+    entry: &mut impl Read,
+    out: &mut impl Write,
+    name: &str,
+    unpacked: &mut u64,
+    compressed: &Cell<u64>,
+    limits: &Limits,
+    what: &str,
+) -> Result<()> {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut bytes = 0u64;
+    loop {
+        let n = entry.read(&mut buffer).map_err(|e| unreadable(what, &e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        bytes += n as u64;
+        *unpacked += n as u64;
+        if bytes > limits.entry_bytes {
+            return Err(too_large(
+                what,
+                name,
+                "the cap per entry",
+                limits.entry_bytes,
+                "more than one LINSTOR table can hold",
+            ));
+        }
+        if *unpacked > limits.archive_bytes {
+            return Err(too_large(
+                what,
+                name,
+                "the cap per archive",
+                limits.archive_bytes,
+                "more than a LINSTOR database can hold",
+            ));
+        }
+        if *unpacked > limits.expansion_after && *unpacked > compressed.get().saturating_mul(limits.expansion) {
+            return Err(too_large(
+                what,
+                name,
+                &format!("the expansion cap of {}:1 at", limits.expansion),
+                *unpacked,
+                &format!(
+                    "{} compressed bytes expand to {unpacked}; YAML of LINSTOR data compresses about 5-10:1",
+                    compressed.get()
+                ),
+            ));
+        }
+        out.write_all(&buffer[..n]).map_err(|e| unreadable(what, &e))?;
+    }
 }
 
 fn unreadable(what: &str, error: &io::Error) -> Error {
@@ -338,6 +461,7 @@ pub struct ArchiveSource {
     data_version: DataVersion,
     tables: std::vec::IntoIter<(&'static Table, Vec<Spool>)>,
     current: Option<Reading>,
+    limits: Limits,
 }
 
 /// The spooled `spec` lines of one kind at one served version.
@@ -353,6 +477,9 @@ struct Reading {
     /// The open spool's lines, with the served version's fields when it is not the storage version.
     lines: Option<(Option<Vec<&'static str>>, SpoolLines)>,
 }
+
+/// A YAML input of a backup: where it was unpacked (or lies) and its entry name.
+type Input = (PathBuf, String);
 
 /// The lines of an open spool.
 type SpoolLines = io::Lines<BufReader<File>>;
@@ -378,7 +505,13 @@ impl ArchiveSource {
             data_version: DataVersion::V1_33_1,
             tables: Vec::new().into_iter(),
             current: None,
+            limits: Limits::DEFAULT,
         }
+    }
+
+    /// The same source reading with other caps than [`Limits::DEFAULT`].
+    pub fn with_limits(self, limits: Limits) -> ArchiveSource {
+        ArchiveSource { limits, ..self }
     }
 
     /// True when `path` looks like a backup rather than an export-db JSON file.
@@ -392,10 +525,12 @@ impl ArchiveSource {
         head.starts_with(&[0x1f, 0x8b]) || head.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{')
     }
 
-    /// Unpacks or lists the YAML inputs, with our manifest if present.
-    fn inputs(&self, work: &Path) -> Result<(Vec<PathBuf>, Option<Manifest>)> {
+    /// Unpacks or lists the YAML inputs (path and entry name), with our manifest if present. Every
+    /// entry is checked against [`Limits`] while it is unpacked.
+    fn inputs(&self, work: &Path) -> Result<(Vec<Input>, Option<Manifest>)> {
         let what = &self.what;
-        let mut files: Vec<PathBuf> = Vec::new();
+        let limits = &self.limits;
+        let mut files: Vec<Input> = Vec::new();
         let mut hashes: Vec<(String, u64, String)> = Vec::new();
         let mut manifest = None;
         if self.path.is_dir() {
@@ -404,26 +539,38 @@ impl ArchiveSource {
                 path: self.path.clone(),
                 source,
             })?;
+            let root = std::fs::canonicalize(&self.path).map_err(|source| Error::File {
+                action: "read",
+                path: self.path.clone(),
+                source,
+            })?;
+            let mut unpacked = 0u64;
             for entry in listing {
                 let path =
                     entry.map_err(|source| Error::File { action: "read", path: self.path.clone(), source })?.path();
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if name != MANIFEST_ENTRY && !name.ends_with(".yaml") && !name.ends_with(".yml") {
+                    continue;
+                }
+                let size = checked_dump_file(&path, &root, &name, limits, what)?;
+                unpacked += size;
+                if unpacked > limits.archive_bytes {
+                    return Err(too_large(
+                        what,
+                        &name,
+                        "the cap per archive",
+                        limits.archive_bytes,
+                        "more than a LINSTOR database can hold",
+                    ));
+                }
+                let file =
+                    File::open(&path).map_err(|source| Error::File { action: "read", path: path.clone(), source })?;
                 if name == MANIFEST_ENTRY {
-                    let text = std::fs::read(&path).map_err(|source| Error::File {
-                        action: "read",
-                        path: path.clone(),
-                        source,
-                    })?;
-                    manifest = Some(Manifest::parse(&text, what)?);
-                } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-                    let file = File::open(&path).map_err(|source| Error::File {
-                        action: "read",
-                        path: path.clone(),
-                        source,
-                    })?;
+                    manifest = Some(read_manifest(&mut BufReader::new(file), limits, what)?);
+                } else {
                     let (bytes, sha) = hash_reader(BufReader::new(file)).map_err(|e| unreadable(what, &e))?;
-                    hashes.push((name, bytes, sha));
-                    files.push(path);
+                    hashes.push((name.clone(), bytes, sha));
+                    files.push((path, name));
                 }
             }
         } else {
@@ -436,32 +583,52 @@ impl ArchiveSource {
             let n = file.read(&mut magic).map_err(|e| unreadable(what, &e))?;
             file.seek(SeekFrom::Start(0)).map_err(|e| unreadable(what, &e))?;
             if n == 2 && magic == [0x1f, 0x8b] {
-                let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(file)));
+                let compressed = Rc::new(Cell::new(0u64));
+                let counting = Counting { inner: file, count: compressed.clone() };
+                let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(counting)));
                 let entries = archive.entries().map_err(|e| unreadable(what, &e))?;
+                let mut unpacked = 0u64;
                 for (index, entry) in entries.enumerate() {
                     let mut entry = entry.map_err(|e| unreadable(what, &e))?;
-                    if entry.header().entry_type() != tar::EntryType::Regular {
-                        continue;
+                    let Some(name) = checked_entry_name(&entry, what)? else { continue };
+                    // The size the header declares is refused before a byte of it is read.
+                    let declared = entry.header().size().map_err(|e| unreadable(what, &e))?;
+                    if declared > limits.entry_bytes {
+                        return Err(too_large(
+                            what,
+                            &name,
+                            "the cap per entry",
+                            limits.entry_bytes,
+                            &format!("its tar header says {declared} bytes, more than one LINSTOR table can hold"),
+                        ));
                     }
-                    let name = entry_file_name(&entry).map_err(|e| unreadable(what, &e))?;
                     if name == MANIFEST_ENTRY {
-                        let mut text = Vec::new();
-                        entry.read_to_end(&mut text).map_err(|e| unreadable(what, &e))?;
-                        manifest = Some(Manifest::parse(&text, what)?);
+                        manifest = Some(read_manifest(&mut entry, limits, what)?);
                         continue;
                     }
                     // Entries are stored under an index: names come from the archive and are never trusted as paths.
                     let target = work.join(format!("entry-{index}.yaml"));
                     let out = create_private_file(&target).map_err(|e| unreadable(what, &e))?;
                     let mut hashing = Hashing::new(BufWriter::new(out));
-                    io::copy(&mut entry, &mut hashing).map_err(|e| unreadable(what, &e))?;
+                    copy_capped(&mut entry, &mut hashing, &name, &mut unpacked, &compressed, limits, what)?;
                     let (buffered, bytes, sha) = hashing.finish();
                     buffered.into_inner().map_err(|e| unreadable(what, &e.into_error()))?;
-                    hashes.push((name, bytes, sha));
-                    files.push(target);
+                    hashes.push((name.clone(), bytes, sha));
+                    files.push((target, name));
                 }
             } else {
-                files.push(self.path.clone());
+                let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let size = file.metadata().map_err(|e| unreadable(what, &e))?.len();
+                if size > limits.entry_bytes {
+                    return Err(too_large(
+                        what,
+                        &name,
+                        "the cap per file",
+                        limits.entry_bytes,
+                        "more than one LINSTOR table can hold",
+                    ));
+                }
+                files.push((self.path.clone(), name));
             }
         }
         if let Some(manifest) = &manifest {
@@ -469,6 +636,39 @@ impl ArchiveSource {
         }
         Ok((files, manifest))
     }
+}
+
+/// Checks one file of a directory dump: a regular file (a symbolic link only to a regular file inside
+/// the directory) within the cap per entry; returns its size.
+fn checked_dump_file(path: &Path, root: &Path, name: &str, limits: &Limits, what: &str) -> Result<u64> {
+    let unreadable_file = |source| Error::File { action: "read", path: path.to_owned(), source };
+    let link = std::fs::symlink_metadata(path).map_err(unreadable_file)?;
+    if link.file_type().is_symlink() {
+        let resolved = std::fs::canonicalize(path).map_err(unreadable_file)?;
+        if !resolved.starts_with(root) {
+            return Err(corrupt(
+                what,
+                format!("its file {name} is a symbolic link to {}, outside the directory; a dump is read only from the files in it. Copy the file into the directory instead of linking it", resolved.display()),
+            ));
+        }
+    }
+    let metadata = std::fs::metadata(path).map_err(unreadable_file)?;
+    if !metadata.is_file() {
+        return Err(corrupt(
+            what,
+            format!("its {name} is not a regular file (a directory, device or FIFO); a dump holds only YAML files. Move it out of the directory"),
+        ));
+    }
+    if metadata.len() > limits.entry_bytes {
+        return Err(too_large(
+            what,
+            name,
+            "the cap per file",
+            limits.entry_bytes,
+            "more than one LINSTOR table can hold",
+        ));
+    }
+    Ok(metadata.len())
 }
 
 /// What the scan of all YAML documents found.
@@ -531,17 +731,48 @@ impl Scan {
         Ok(())
     }
 
-    fn file(&mut self, path: &Path, work: &Path, what: &str) -> Result<()> {
+    /// Scans the YAML stream of entry `name` at `path`, line by line within [`Limits::line_bytes`]
+    /// and document by document within [`Limits::document_bytes`].
+    fn file(&mut self, (path, name): &(PathBuf, String), work: &Path, limits: &Limits, what: &str) -> Result<()> {
         let file = File::open(path).map_err(|source| Error::File { action: "open", path: path.to_owned(), source })?;
-        let mut splitter = DocumentSplitter::default();
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let mut splitter = DocumentSplitter::new(limits.document_bytes);
         let parse = |document: String, scan: &mut Scan| -> Result<()> {
             let value: Json = serde_yaml::from_str(&document)
-                .map_err(|e| corrupt(what, format!("a YAML document cannot be parsed: {e}")))?;
+                .map_err(|e| corrupt(what, format!("a YAML document of {name} cannot be parsed: {e}")))?;
             objects_of(value).into_iter().try_for_each(|object| scan.object(object, work, what))
         };
-        for line in BufReader::new(file).lines() {
-            let line = line.map_err(|e| unreadable(what, &e))?;
-            if let Some(document) = splitter.push_line(&line) {
+        let document_cap = |cap: usize| {
+            too_large(
+                what,
+                name,
+                "the cap per YAML document",
+                cap as u64,
+                "one custom resource has at most 1.5 MiB, one `kubectl get -oyaml` list a whole table",
+            )
+        };
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = (&mut reader)
+                .take(limits.line_bytes as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| unreadable(what, &e))?;
+            if n == 0 {
+                break;
+            }
+            if line.len() > limits.line_bytes {
+                return Err(too_large(
+                    what,
+                    name,
+                    "the cap per line",
+                    limits.line_bytes as u64,
+                    "one custom resource has at most 1.5 MiB",
+                ));
+            }
+            let text = std::str::from_utf8(&line)
+                .map_err(|e| corrupt(what, format!("{name} is not UTF-8 text ({e}); a backup holds YAML")))?;
+            if let Some(document) = splitter.push_line(text).map_err(|e| document_cap(e.cap))? {
                 parse(document, self)?;
             }
         }
@@ -642,7 +873,7 @@ impl Source for ArchiveSource {
         let (files, manifest) = self.inputs(work.path())?;
         let mut scan = Scan::default();
         for file in &files {
-            scan.file(file, work.path(), &self.what)?;
+            scan.file(file, work.path(), &self.limits, &self.what)?;
         }
         let mut meta = match &manifest {
             Some(manifest) => manifest.meta(&self.what)?,
@@ -892,5 +1123,165 @@ mod tests {
         std::fs::remove_file(dir.path().join("crds.yaml")).unwrap();
         let err = ArchiveSource::new(dir.path()).open().await.err().unwrap().to_string();
         assert!(err.contains("at v1-31-1, a version LINSTOR's CRDs of data version v1-27-1 do not serve"), "{err}");
+    }
+
+    /// A tar.gz whose one entry `name` declares `declared` bytes and holds `mebibytes` MiB of
+    /// newlines, about 1 KiB per MiB: one deflated MiB of newlines repeated (after a sync flush a
+    /// deflate block starts on a byte and refers only to newlines). It has no gzip trailer: a reader
+    /// that got that far fails with another error than the caps.
+    fn newline_bomb(path: &Path, name: &str, declared: u64, mebibytes: usize) {
+        use flate2::{Compress, FlushCompress};
+        let mut header = tar::Header::new_gnu();
+        header.set_path(name).unwrap();
+        header.set_size(declared);
+        header.set_mode(0o600);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        let newlines = vec![b'\n'; 1 << 20];
+        let mut compress = Compress::new(Compression::best(), false);
+        let mut deflate = |input: &[u8]| {
+            let mut out = Vec::with_capacity(input.len() + 4096);
+            let before = compress.total_in();
+            compress.compress_vec(input, &mut out, FlushCompress::Sync).unwrap();
+            assert_eq!(compress.total_in() - before, input.len() as u64);
+            out
+        };
+        let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        bytes.extend(deflate(header.as_bytes()));
+        bytes.extend(deflate(&newlines));
+        let repeated = deflate(&newlines);
+        for _ in 2..mebibytes {
+            bytes.extend_from_slice(&repeated);
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn open_error(source: ArchiveSource) -> String {
+        let mut source = source;
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(source.open()).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    /// Issue 14 item 3: a 1 MB backup whose one entry expands to 1000 MiB of newlines is refused at
+    /// the expansion cap, after 16 MiB, naming the entry; one whose header declares 2 GiB before a
+    /// byte of it is read.
+    #[test]
+    fn newline_bombs_are_refused_at_the_first_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let bomb = dir.path().join("bomb.tar.gz");
+        let name = "nodes.internal.linstor.linbit.com.yaml";
+        newline_bomb(&bomb, name, 1000 << 20, 1000);
+        assert!(std::fs::metadata(&bomb).unwrap().len() < 2 << 20);
+        let err = open_error(ArchiveSource::new(&bomb));
+        assert!(
+            err.contains(&format!("entry {name} passes the expansion cap of 100:1"))
+                && err.contains("linstor-db backup"),
+            "{err}"
+        );
+        newline_bomb(&bomb, name, 2 << 30, 4);
+        let err = open_error(ArchiveSource::new(&bomb));
+        assert!(err.contains("passes the cap per entry of 1073741824 bytes") && err.contains("2147483648"), "{err}");
+        // The same caps hold for a directory and a single file: by size, before reading.
+        let limits = Limits { entry_bytes: 1 << 20, ..Limits::DEFAULT };
+        std::fs::write(dir.path().join(name), vec![b'\n'; 2 << 20]).unwrap();
+        let err = open_error(ArchiveSource::new(dir.path().join(name)).with_limits(limits));
+        assert!(err.contains(&format!("entry {name} passes the cap per file of 1048576 bytes")), "{err}");
+    }
+
+    /// One huge YAML document, and one huge line, are refused at their caps while they are read.
+    #[test]
+    fn huge_yaml_documents_and_lines_are_refused_at_their_caps() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "propscontainers.internal.linstor.linbit.com.yaml";
+        let mut document = String::from("apiVersion: v1\nkind: List\nitems:\n");
+        while document.len() < 3 << 20 {
+            document.push_str("- {apiVersion: internal.linstor.linbit.com/v1-31-1, kind: PropsContainers, spec: {props_instance: /CTRL, prop_key: k, prop_value: v}}\n");
+        }
+        let archive = dir.path().join("huge.tar.gz");
+        write_entries(&archive, &[(name, document.as_bytes())]);
+        let limits = Limits { document_bytes: 2 << 20, line_bytes: 1 << 20, ..Limits::DEFAULT };
+        let err = open_error(ArchiveSource::new(&archive).with_limits(limits));
+        assert!(err.contains(&format!("entry {name} passes the cap per YAML document of 2097152 bytes")), "{err}");
+        let line = format!("spec: {{prop_value: {}}}\n", "x".repeat(3 << 20));
+        write_entries(&archive, &[(name, line.as_bytes())]);
+        let err = open_error(ArchiveSource::new(&archive).with_limits(limits));
+        assert!(err.contains(&format!("entry {name} passes the cap per line of 1048576 bytes")), "{err}");
+    }
+
+    /// A tar.gz of `entries` (regular files).
+    fn write_entries(path: &Path, entries: &[(&str, &[u8])]) {
+        let mut builder = tar::Builder::new(GzEncoder::new(File::create(path).unwrap(), Compression::fast()));
+        for (name, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o600);
+            header.set_cksum();
+            builder.append_data(&mut header, name, *content).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap();
+    }
+
+    /// Issue 14 item 12: entries that point outside the archive, links and devices are refused by name,
+    /// in backups and in the check after writing one.
+    #[test]
+    fn archives_with_escaping_names_links_or_devices_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("bad.tar.gz");
+        let cases: [(&str, tar::EntryType, &str); 6] = [
+            ("../../x", tar::EntryType::Regular, "points outside the archive"),
+            ("/abs/path", tar::EntryType::Regular, "points outside the archive"),
+            ("a/../../x.yaml", tar::EntryType::Regular, "points outside the archive"),
+            ("nodes.yaml", tar::EntryType::Symlink, "is a symbolic link"),
+            ("nodes.yaml", tar::EntryType::Link, "is a hard link"),
+            ("null", tar::EntryType::Char, "is a device"),
+        ];
+        for (name, kind, expected) in cases {
+            let mut builder = tar::Builder::new(GzEncoder::new(File::create(&archive).unwrap(), Compression::fast()));
+            let mut good = tar::Header::new_gnu();
+            good.set_size(0);
+            good.set_cksum();
+            builder.append_data(&mut good, "crds.yaml", io::empty()).unwrap();
+            // Written byte by byte: the tar crate refuses to build such names itself.
+            let mut header = tar::Header::new_gnu();
+            header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_entry_type(kind);
+            header.set_size(0);
+            if kind.is_symlink() || kind.is_hard_link() {
+                header.set_link_name("/etc/passwd").unwrap();
+            }
+            header.set_mode(0o600);
+            header.set_cksum();
+            builder.append(&header, io::empty()).unwrap();
+            builder.into_inner().unwrap().finish().unwrap();
+            let err = open_error(ArchiveSource::new(&archive));
+            assert!(err.contains(&format!("'{name}'")) && err.contains(expected), "{name}: {err}");
+            let err = verify_archive(&archive).unwrap_err().to_string();
+            assert!(err.contains(&format!("'{name}'")) && err.contains(expected), "{name}: {err}");
+        }
+    }
+
+    /// A directory dump reads through symbolic links inside it, and refuses one that points outside.
+    #[tokio::test]
+    async fn directory_dumps_refuse_links_out_of_the_directory() {
+        let export = written("loaded-by-linstor-k8s.export.json");
+        let (meta, source) = rows_of(&mut ExportFileSource::new(&export)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let dump = dir.path().join("dump");
+        std::fs::create_dir(&dump).unwrap();
+        kubectl_dump(&dump, meta.data_version, ServedVersion::Data(meta.data_version), &source, meta.k8s_version + 1);
+        let nodes = entry_name("nodes");
+        std::fs::create_dir(dump.join("real")).unwrap();
+        std::fs::rename(dump.join(&nodes), dump.join("real").join(&nodes)).unwrap();
+        std::os::unix::fs::symlink(dump.join("real").join(&nodes), dump.join(&nodes)).unwrap();
+        let (_, rows) = rows_of(&mut ArchiveSource::new(&dump)).await;
+        assert!(rows == source);
+        std::fs::rename(dump.join("real").join(&nodes), dir.path().join(&nodes)).unwrap();
+        std::fs::remove_file(dump.join(&nodes)).unwrap();
+        std::os::unix::fs::symlink(dir.path().join(&nodes), dump.join(&nodes)).unwrap();
+        let err = ArchiveSource::new(&dump).open().await.err().unwrap().to_string();
+        assert!(
+            err.contains(&format!("its file {nodes} is a symbolic link to")) && err.contains("outside the directory"),
+            "{err}"
+        );
     }
 }

@@ -113,12 +113,78 @@ impl SecretStore {
         Error::BackupExists { what: self.address(name), namespace: self.namespace.clone(), name: name.to_owned() }
     }
 
-    /// Refuses a backup name that is taken (checked again on upload; this fails before the work).
-    pub async fn ensure_absent(&self, name: &str) -> Result<()> {
-        match self.get(name).await? {
-            Some(_) => Err(self.exists(name)),
-            None => Ok(()),
+    /// The command that deletes backup `name`: its marker and every part carry the label
+    /// `linstor-db/backup=NAME`, which nothing else carries (other backups have other values, and
+    /// LINSTOR's own backups use `piraeus.io/backup`).
+    pub fn delete_command(&self, name: &str) -> String {
+        format!("kubectl delete secret -n {} -l {SECRET_LABEL}={name}", self.namespace)
+    }
+
+    /// Every Secret of the namespace, page by page.
+    async fn list_all(&self) -> Result<Vec<Secret>> {
+        let resource = format!("secrets in {}", self.namespace);
+        let mut secrets = Vec::new();
+        let mut params = ListParams::default().limit(500);
+        loop {
+            let page = self.store.retry("list", &resource, || self.api.list(&params)).await?;
+            secrets.extend(page.items);
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => break,
+            }
         }
+        Ok(secrets)
+    }
+
+    /// Refuses a backup name that is taken, or that Secrets of an interrupted backup of that name are
+    /// left of: its marker, parts by label (`linstor-db/backup=NAME`) or by name (`NAME-00`, …).
+    /// Checked before the work and again before the first Secret is created, so a refused backup
+    /// creates nothing.
+    pub async fn ensure_absent(&self, name: &str) -> Result<()> {
+        let secrets = self.list_all().await?;
+        let is_part_name = |n: &str| {
+            n.strip_prefix(name).and_then(|rest| rest.strip_prefix('-')).is_some_and(|suffix| {
+                !suffix.is_empty() && suffix.len() % 2 == 0 && suffix.bytes().all(|b| b.is_ascii_digit())
+            })
+        };
+        let mut found = Vec::new();
+        for secret in &secrets {
+            let secret_name = secret.metadata.name.as_deref().unwrap_or_default();
+            let labelled = label_of(secret) == Some(name);
+            if secret_name == name {
+                let ours = secret.type_.as_deref() == Some(SECRET_TYPE);
+                let state = secret.metadata.annotations.as_ref().and_then(|a| a.get(SECRET_STATE_ANNOTATION));
+                if !ours || state.is_some_and(|s| s == "complete") {
+                    return Err(self.exists(name));
+                }
+                if labelled {
+                    found.push(format!("marker {name} (marked incomplete)"));
+                } else {
+                    found.push(format!(
+                        "marker {name} (marked incomplete, without the label: kubectl delete secret -n {} {name})",
+                        self.namespace
+                    ));
+                }
+            } else if labelled {
+                found.push(format!("part {secret_name}"));
+            } else if is_part_name(secret_name) {
+                return Err(Error::InvalidStore {
+                    address: self.address(name),
+                    reason: format!(
+                        "Secret {secret_name} exists and is not part of a backup {name}, but the parts of backup {name} are named {name}-00, {name}-01, …; choose another backup name"
+                    ),
+                });
+            }
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        Err(Error::BackupLeftovers {
+            what: self.address(name),
+            found: found.join(", "),
+            namespace: self.namespace.clone(),
+            name: name.to_owned(),
+        })
     }
 
     /// Stores the archive at `archive` as backup `name` with `manifest`.
@@ -189,7 +255,7 @@ impl SecretStore {
             if found.as_deref() != Some(sha.as_str()) {
                 return Err(Error::CorruptBackup {
                     what: self.address(name),
-                    detail: format!("part {part_name} did not read back as written; the backup stays marked incomplete. Delete it (kubectl delete secret -n {} {name}) and retry", self.namespace),
+                    detail: format!("part {part_name} did not read back as written; the backup stays marked incomplete. Delete it ({}) and retry", self.delete_command(name)),
                 });
             }
         }
@@ -240,7 +306,7 @@ impl SecretStore {
                 let annotations = secret.metadata.annotations.clone().unwrap_or_default();
                 let state = annotations.get(SECRET_STATE_ANNOTATION).map_or("", String::as_str);
                 if state != "complete" {
-                    return Err(corrupt(format!("it is marked '{state}': the backup that wrote it was interrupted. Delete it (kubectl delete secret -n {} {name}) and take a new one", self.namespace)));
+                    return Err(corrupt(format!("it is marked '{state}': the backup that wrote it was interrupted. Delete it ({}) and take a new one", self.delete_command(name))));
                 }
                 let parts: usize = annotations.get(PARTS_ANNOTATION).and_then(|p| p.parse().ok()).unwrap_or(0);
                 let mut whole = Sha256::new();
@@ -311,17 +377,7 @@ impl SecretStore {
 
     /// Every backup Secret of the namespace, newest first, without reading their content.
     pub async fn list(&self) -> Result<Vec<BackupListing>> {
-        let resource = format!("secrets in {}", self.namespace);
-        let mut secrets = Vec::new();
-        let mut params = ListParams::default().limit(500);
-        loop {
-            let page = self.store.retry("list", &resource, || self.api.list(&params)).await?;
-            secrets.extend(page.items);
-            match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                Some(token) => params = params.continue_token(&token),
-                None => break,
-            }
-        }
+        let secrets = self.list_all().await?;
         let size = |s: &Secret| s.data.as_ref().and_then(|d| d.get(SECRET_DATA_KEY)).map_or(0, |d| d.0.len() as u64);
         let now = k8s_openapi::jiff::Timestamp::now();
         let mut listings = Vec::new();
@@ -350,6 +406,10 @@ impl SecretStore {
                     listing.complete = annotations.get(SECRET_STATE_ANNOTATION).is_some_and(|s| s == "complete");
                     listing.parts = annotations.get(PARTS_ANNOTATION).and_then(|p| p.parse().ok()).unwrap_or(0);
                     listing.bytes = annotations.get(BYTES_ANNOTATION).and_then(|p| p.parse().ok()).unwrap_or(0);
+                    let parts: Vec<&Secret> = secrets
+                        .iter()
+                        .filter(|s| s.type_.as_deref() == Some(SECRET_PART_TYPE) && label_of(s) == Some(name.as_str()))
+                        .collect();
                     let manifest = secret
                         .data
                         .as_ref()
@@ -361,7 +421,20 @@ impl SecretStore {
                         listing.rows = Some(m.rows);
                     }
                     if !listing.complete {
-                        listing.note = "incomplete: the backup that wrote it was interrupted".into();
+                        listing.parts = parts.len();
+                        listing.bytes = parts.iter().map(|p| size(p)).sum();
+                        listing.note = format!(
+                            "incomplete: the backup that wrote it was interrupted; delete it ({})",
+                            self.delete_command(&name)
+                        );
+                    } else if let Some(problem) =
+                        check_parts(&name, &parts, listing.parts, listing.bytes, annotations.get(SHA256_ANNOTATION))
+                    {
+                        listing.complete = false;
+                        listing.note = format!(
+                            "{problem}: restore from another backup, and delete this one ({})",
+                            self.delete_command(&name)
+                        );
                     }
                 }
                 SecretScheme::PiraeusV2 if listing.parts == 0 => {
@@ -388,7 +461,69 @@ impl SecretStore {
             }
             listings.push(listing);
         }
+        // Parts whose marker is gone (deleted by name while the parts stayed).
+        let mut orphans: BTreeMap<&str, Vec<&Secret>> = BTreeMap::new();
+        for part in secrets.iter().filter(|s| s.type_.as_deref() == Some(SECRET_PART_TYPE)) {
+            if let Some(owner) = label_of(part).filter(|o| !listings.iter().any(|l| l.name == *o)) {
+                orphans.entry(owner).or_default().push(part);
+            }
+        }
+        for (owner, parts) in orphans {
+            let created = parts.iter().filter_map(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0)).min();
+            listings.push(BackupListing {
+                name: owner.to_owned(),
+                address: self.address(owner),
+                scheme: SecretScheme::LinstorDb,
+                created: created.map(|t| t.to_string()),
+                age_seconds: created.map(|t| now.as_second() - t.as_second()),
+                bytes: parts.iter().map(|p| size(p)).sum(),
+                parts: parts.len(),
+                complete: false,
+                linstor_version: None,
+                data_version: None,
+                rows: None,
+                note: format!(
+                    "parts without their marker, left by a backup that did not finish; delete them ({})",
+                    self.delete_command(owner)
+                ),
+            });
+        }
         listings.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.name.cmp(&b.name)));
         Ok(listings)
     }
+}
+
+/// The backup a Secret of ours belongs to: its `linstor-db/backup` label.
+fn label_of(secret: &Secret) -> Option<&str> {
+    secret.metadata.labels.as_ref().and_then(|l| l.get(SECRET_LABEL)).map(String::as_str)
+}
+
+/// What is wrong with the `parts` of complete backup `name` against what its marker records (part
+/// count, bytes, SHA-256 of the whole), or `None` when they add up.
+fn check_parts(name: &str, parts: &[&Secret], recorded: usize, bytes: u64, sha256: Option<&String>) -> Option<String> {
+    let mut whole = Sha256::new();
+    let mut found = 0u64;
+    for index in 0..recorded {
+        let part_name = format!("{name}-{}", part_suffix(index));
+        let data = parts
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(part_name.as_str()))
+            .and_then(|p| p.data.as_ref())
+            .and_then(|d| d.get(SECRET_DATA_KEY));
+        let Some(data) = data else {
+            return Some(format!("part {part_name} of {recorded} is missing"));
+        };
+        whole.update(&data.0);
+        found += data.0.len() as u64;
+    }
+    if parts.len() != recorded {
+        return Some(format!("{} parts are labelled as its own but the marker records {recorded}", parts.len()));
+    }
+    let sha = hex(&whole.finalize());
+    if found != bytes || sha256 != Some(&sha) {
+        return Some(format!(
+            "its parts add up to {found} bytes with SHA-256 {sha}, not the recorded {bytes} bytes: a part was altered"
+        ));
+    }
+    None
 }
