@@ -561,15 +561,7 @@ impl Target for EtcdTarget {
         }
         let state = self.store.state().await?;
         if let Some(marker) = state.marker {
-            return if replace {
-                Ok(())
-            } else {
-                Err(Error::IncompleteImport {
-                    store,
-                    detail: marker,
-                    recovery: self.store.incomplete_import_recovery(),
-                })
-            };
+            return super::replace_only(self, marker, replace);
         }
         if state.keys > 0 && !replace {
             let version =

@@ -641,15 +641,7 @@ impl Target for K8sTarget {
         let store = self.store.describe();
         let state = self.store.state().await?;
         if let Some(marker) = state.marker {
-            return if replace {
-                Ok(())
-            } else {
-                Err(Error::IncompleteImport {
-                    store,
-                    detail: marker,
-                    recovery: self.store.incomplete_import_recovery(),
-                })
-            };
+            return super::replace_only(self, marker, replace);
         }
         if !replace {
             if let Some(version) = state.version {

@@ -217,6 +217,15 @@ impl<'a> Stores<'a> {
     }
 }
 
+/// A target that holds an interrupted import (its `marker`) may only be written by a replacing job,
+/// which finishes it; otherwise the refusal says how to finish or undo it.
+pub(crate) fn replace_only(target: &dyn Target, marker: String, replace: bool) -> Result<()> {
+    if replace {
+        return Ok(());
+    }
+    Err(Error::IncompleteImport { store: target.describe(), detail: marker, recovery: target.recovery() })
+}
+
 fn unsupported(address: &StoreAddress) -> Error {
     Error::InvalidStore {
         address: address.to_string(),
