@@ -30,6 +30,15 @@ pub enum StoreAddress {
 }
 
 impl StoreAddress {
+    /// The size limits of rows written to this store; a backup or file may later go to either store.
+    pub fn size_limits(&self) -> crate::check::SizeLimits {
+        match self {
+            StoreAddress::Etcd { .. } => crate::check::SizeLimits::ETCD,
+            StoreAddress::K8s => crate::check::SizeLimits::KUBERNETES,
+            _ => crate::check::SizeLimits::BOTH,
+        }
+    }
+
     /// Parses an address given on the command line (or via the C ABI).
     pub fn parse(text: &str) -> Result<StoreAddress> {
         let trimmed = text.trim();

@@ -616,7 +616,15 @@ impl Target for EtcdTarget {
     async fn write_rows(&mut self, table: &'static Table, rows: Vec<Row>) -> Result<u64> {
         let prefix = self.store.settings.prefix();
         let mut ops = Vec::with_capacity(rows.len() * table.columns.len());
+        // etcd refuses a transaction that puts one key twice: a row repeated (`check` refuses repeats
+        // with other values, unless `--no-check`) is written once.
+        let mut keys = std::collections::HashSet::with_capacity(rows.len());
+        let mut kept = 0;
         for row in &rows {
+            if !keys.insert(row.formatted_key(table)) {
+                continue;
+            }
+            kept += 1;
             for (key, value) in row_entries(&prefix, table, row) {
                 ops.push(EtcdTarget::put(key, value));
             }
@@ -629,7 +637,7 @@ impl Target for EtcdTarget {
             }
         }
         self.store.run_ops(ops).await?;
-        Ok(rows.len() as u64)
+        Ok(kept)
     }
 
     async fn end_table(&mut self, _table: &'static Table) -> Result<bool> {

@@ -234,6 +234,21 @@ fn unsupported(address: &StoreAddress) -> Error {
 }
 
 #[async_trait]
+impl<S: Source + ?Sized> Source for &mut S {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+
+    async fn open(&mut self) -> Result<ExportMeta> {
+        (**self).open().await
+    }
+
+    async fn next_event(&mut self) -> Result<Option<Event>> {
+        (**self).next_event().await
+    }
+}
+
+#[async_trait]
 impl<S: Source + ?Sized> Source for Box<S> {
     fn describe(&self) -> String {
         (**self).describe()

@@ -12,6 +12,11 @@
 //!   TCP ports (for `drbd-diskless-flag`, `drbd-tcp-port-list`, `drbd-tcp-port-unique`), and the
 //!   DRBD minors and (before `v1-31-1`) definition TCP ports seen.
 //!
+//! Each row is also checked on its own: NULL in NOT NULL columns, its size against the limits of
+//! the stores it is bound for ([`SizeLimits`]), and its key against the previous row's. That finds
+//! every duplicate key only when each table's rows arrive sorted by their formatted key, as the
+//! engines feed them ([`crate::backend::sorted`], bounded memory); so the checker keeps one key.
+//!
 //! Findings keep at most [`EXAMPLES_PER_RULE`] examples per rule, and count all.
 //!
 //! More rules plug in through [`Extension`]: an extension sees every row and adds findings under its
@@ -60,6 +65,36 @@ const NETCOM_TYPES: [&str; 2] = ["Plain", "SSL"];
 /// The keys the controller cannot start without.
 const NETCOM_REQUIRED: [&str; 3] =
     ["NetCom/PlainConnector/BindAddress", "NetCom/PlainConnector/Port", "NetCom/PlainConnector/Type"];
+
+/// etcd's default `--max-request-bytes` (1.5 MiB): the largest request an etcd accepts unless its
+/// operator raised it, and the largest object an API server can store in its etcd.
+pub const ETCD_REQUEST_BYTES: usize = 1_572_864;
+/// Room left in one etcd request for the transaction around a put and for the key prefix.
+const ETCD_PUT_OVERHEAD: usize = 4096;
+/// Room left in a stored custom resource for its metadata (name, apiVersion, kind, managedFields,
+/// timestamps): about 1 KiB for LINSTOR's widest tables, so 8 KiB is ample.
+const K8S_OBJECT_OVERHEAD: usize = 8192;
+
+/// The stores whose size limits the rows must fit: the target of a write, or both for `check` of
+/// a backup that may be restored into either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimits {
+    /// One key and value per column, each in one etcd request ([`Rule::EtcdValueSize`]).
+    pub etcd: bool,
+    /// One custom resource per row ([`Rule::K8sObjectSize`]).
+    pub kubernetes: bool,
+}
+
+impl SizeLimits {
+    /// No size limits (a file target).
+    pub const NONE: SizeLimits = SizeLimits { etcd: false, kubernetes: false };
+    /// etcd's.
+    pub const ETCD: SizeLimits = SizeLimits { etcd: true, kubernetes: false };
+    /// The Kubernetes API's.
+    pub const KUBERNETES: SizeLimits = SizeLimits { etcd: false, kubernetes: true };
+    /// Both stores'.
+    pub const BOTH: SizeLimits = SizeLimits { etcd: true, kubernetes: true };
+}
 
 /// One offending row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -272,6 +307,11 @@ pub struct Checker {
     definition_ports: HashMap<i64, Box<str>>,
     netcom_required_seen: [bool; 3],
     extensions: Vec<Box<dyn Extension>>,
+    size_limits: SizeLimits,
+    /// `(table, column)` the API server pruned from the rows (`crate::lost`): NULL there is expected.
+    pruned: Vec<(String, String)>,
+    /// The previous row: its table, formatted key and a hash of its values.
+    previous: Option<(&'static str, String, u64)>,
 }
 
 impl std::fmt::Debug for Checker {
@@ -327,7 +367,23 @@ impl Checker {
             definition_ports: HashMap::new(),
             netcom_required_seen: [false; 3],
             extensions: vec![Box::new(resync_after::ResyncAfter::new(data_version))],
+            size_limits: SizeLimits::BOTH,
+            pruned: Vec::new(),
+            previous: None,
         }
+    }
+
+    /// Checks row sizes against the limits of these stores (default: both).
+    pub fn with_size_limits(mut self, limits: SizeLimits) -> Checker {
+        self.size_limits = limits;
+        self
+    }
+
+    /// Accepts NULL in the columns the API server pruned from the rows ([`crate::lost`]); whether
+    /// such rows may be written is decided by `--accept-lost-columns`.
+    pub fn with_pruned_columns(mut self, lost: &[crate::lost::LostColumn]) -> Checker {
+        self.pruned = lost.iter().map(|c| (c.table.clone(), c.column.clone())).collect();
+        self
     }
 
     /// Adds rules kept elsewhere.
@@ -361,6 +417,7 @@ impl Checker {
     /// Checks one row of `table`.
     pub fn row(&mut self, table: &Table, row: &Row) {
         self.rows += 1;
+        self.row_itself(table, row);
         let c = Cells { table, row };
         match table.name {
             "NODES" => {
@@ -548,6 +605,65 @@ impl Checker {
         }
     }
 
+    /// The rules about a row alone: NULLs, its key against the previous row's, its size.
+    fn row_itself(&mut self, table: &Table, row: &Row) {
+        for (column, cell) in table.columns.iter().zip(&row.cells) {
+            if cell.is_none()
+                && !column.nullable
+                && !self.pruned.iter().any(|(t, c)| t == table.name && c == column.name)
+            {
+                let what = if column.primary_key { "primary-key column" } else { "column" };
+                let detail = format!("{what} {} is NULL; LINSTOR's schema declares it NOT NULL", column.name);
+                self.finding(Rule::NotNull, table, row, detail);
+            }
+        }
+        let key = row.formatted_key(table);
+        let values = {
+            let mut h = DefaultHasher::new();
+            row.hash(&mut h);
+            h.finish()
+        };
+        if let Some((previous_table, previous_key, previous_values)) = &self.previous {
+            if *previous_table == table.name && *previous_key == key {
+                let (rule, detail) = if *previous_values == values {
+                    (Rule::DuplicateRow, "the same row twice; it is written once".to_owned())
+                } else {
+                    (
+                        Rule::PrimaryKeyUnique,
+                        "two rows with this primary key and different values; a store keeps one row per key".to_owned(),
+                    )
+                };
+                self.findings.add_rule(rule, table.name, key.clone(), detail);
+            }
+        }
+        if self.size_limits.etcd {
+            for (column, cell) in table.columns.iter().zip(&row.cells) {
+                let size = cell.as_ref().map_or(0, value_len) + key.len() + table.name.len() + column.name.len();
+                if size + ETCD_PUT_OVERHEAD > ETCD_REQUEST_BYTES {
+                    let detail = format!(
+                        "{} holds {size} bytes with its key; one etcd request holds at most {ETCD_REQUEST_BYTES} (etcd's default --max-request-bytes), and LINSTOR cannot store it in etcd either",
+                        column.name
+                    );
+                    self.findings.add_rule(Rule::EtcdValueSize, table.name, key.clone(), detail);
+                }
+            }
+        }
+        if self.size_limits.kubernetes {
+            // JSON escaping at most sextuples a string: only rows that could be too large are encoded.
+            let raw: usize = row.cells.iter().flatten().map(value_len).sum();
+            if raw * 6 + table.columns.len() * 64 + K8S_OBJECT_OVERHEAD > ETCD_REQUEST_BYTES {
+                let size = serde_json::to_vec(&row.to_json(table)).map_or(usize::MAX, |json| json.len());
+                if size + K8S_OBJECT_OVERHEAD > ETCD_REQUEST_BYTES {
+                    let detail = format!(
+                        "its custom resource's spec is {size} bytes; the API server stores an object in one etcd value of at most {ETCD_REQUEST_BYTES} bytes with its metadata (\"etcdserver: request is too large\")"
+                    );
+                    self.findings.add_rule(Rule::K8sObjectSize, table.name, key.clone(), detail);
+                }
+            }
+        }
+        self.previous = Some((table.name, key, values));
+    }
+
     /// An object LINSTOR protects: it needs its `SEC_OBJECT_PROTECTION` row.
     fn protected(&mut self, table: &Table, row: &Row, path: &str) {
         self.require(Rule::ObjectProtection, table, row, ObjKind::Protection, &[path]);
@@ -709,6 +825,15 @@ impl Checker {
                 }
             }
         }
+    }
+}
+
+/// The bytes of a value as a store writes it (text as is, numbers in decimal).
+fn value_len(value: &Value) -> usize {
+    match value {
+        Value::Text(s) => s.len(),
+        Value::Int(_) => 20,
+        Value::Bool(_) => 5,
     }
 }
 

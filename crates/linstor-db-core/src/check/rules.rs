@@ -4,6 +4,28 @@
 /// One invariant LINSTOR relies on when its controller loads the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Rule {
+    /// A column LINSTOR's schema declares NOT NULL (every primary-key column among them; `is_nullable`
+    /// false in its export) holds NULL. LINSTOR never writes such a row; written anyway, etcd gets
+    /// keys like `/NODES/null/…` or values `:null` and Kubernetes objects without the field (issue 14,
+    /// item 2). Columns the API server pruned from a backup (`crate::lost`, accepted with
+    /// `--accept-lost-columns`) are exempt.
+    NotNull,
+    /// Two rows of a table have the same primary key but different values. Both stores keep one row
+    /// per key (the etcd key, the custom resource's name), so one of them would be lost silently, or
+    /// the etcd write fails with "`duplicate key given in txn request`" (issue 14, item 2).
+    PrimaryKeyUnique,
+    /// The same row twice (same primary key, same values). Written once, nothing is lost; LINSTOR's
+    /// own migration by 1.34.0-rc.1 duplicates `SPACE_HISTORY` and `TRACKING_DATE` rows this way
+    /// (issue 16, item 4), so this rule does not refuse a write.
+    DuplicateRow,
+    /// A value larger than one etcd request may be: every column is one key, put in a transaction,
+    /// and etcd refuses requests over its `--max-request-bytes` (1.5 MiB by default; LINSTOR's own etcd
+    /// writes hit the same limit). Seen as "`grpc: received message larger than max`" after 17,734
+    /// keys had been written (issue 14, item 2).
+    EtcdValueSize,
+    /// A row whose custom resource is larger than the API server can store: it keeps each object as
+    /// one etcd value under the same 1.5 MiB request limit ("`etcdserver: request is too large`").
+    K8sObjectSize,
     /// `NODE_NET_INTERFACES.NODE_NAME` names an existing `NODES` row. `NetInterfaceDbDriver` looks the
     /// node up while loading and fails with "`Database entry of table NODE_NET_INTERFACES could not be
     /// restored`" (issue 12, item 6: a deleted node whose net interface stayed behind).
@@ -124,7 +146,12 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 27] = [
+    pub const ALL: [Rule; 32] = [
+        Rule::NotNull,
+        Rule::PrimaryKeyUnique,
+        Rule::DuplicateRow,
+        Rule::EtcdValueSize,
+        Rule::K8sObjectSize,
         Rule::NetInterfaceNode,
         Rule::ResourceNode,
         Rule::ResourceDefinition,
@@ -157,6 +184,11 @@ impl Rule {
     /// The stable kebab-case name (reports, JSON, error messages).
     pub fn name(self) -> &'static str {
         match self {
+            Rule::NotNull => "not-null",
+            Rule::PrimaryKeyUnique => "primary-key-unique",
+            Rule::DuplicateRow => "duplicate-row",
+            Rule::EtcdValueSize => "etcd-value-size",
+            Rule::K8sObjectSize => "k8s-object-size",
             Rule::NetInterfaceNode => "net-interface-node",
             Rule::ResourceNode => "resource-node",
             Rule::ResourceDefinition => "resource-definition",
@@ -195,7 +227,7 @@ impl Rule {
     /// Whether a finding makes LINSTOR refuse (or damage) the database, so that a write refuses it.
     /// The others are reported by `check` but LINSTOR starts on them (it ignores or repairs the rows).
     pub fn refuses(self) -> bool {
-        !matches!(self, Rule::ObjectAcl | Rule::PropsInstanceObject | Rule::DrbdDisklessFlag)
+        !matches!(self, Rule::DuplicateRow | Rule::ObjectAcl | Rule::PropsInstanceObject | Rule::DrbdDisklessFlag)
     }
 }
 

@@ -339,8 +339,12 @@ fn props_instances_fail_by_name() {
 
     // Properties of an object that does not exist.
     let (found, _) = damaged(loaded, |t, r| {
-        if t.name == "PROPS_CONTAINERS" && text(t, r, "PROPS_INSTANCE").starts_with("/VLMS/") {
-            set(t, r, "PROPS_INSTANCE", Value::Text("/VLMS/K8S-WORKER-000/NO-SUCH-RSC/0".into()));
+        let instance = if t.name == "PROPS_CONTAINERS" { text(t, r, "PROPS_INSTANCE") } else { String::new() };
+        if instance.starts_with("/VLMS/") {
+            // `/VLMS/NODE/RSC/NR` → `/VLMS/NODE/NO-SUCH-RSC/NR`: each row keeps its own key.
+            let parts: Vec<&str> = instance.split('/').collect();
+            let missing = format!("/VLMS/{}/NO-SUCH-{}/{}", parts[2], parts[3], parts[4]);
+            set(t, r, "PROPS_INSTANCE", Value::Text(missing));
         }
         true
     });
@@ -495,7 +499,7 @@ fn examples_are_capped_and_all_findings_counted() {
 #[test]
 fn rule_names_are_unique_kebab_case() {
     let mut names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
-    assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '-')));
+    assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')));
     for r in Rule::ALL {
         assert_eq!(Rule::from_name(r.name()), Some(r));
     }
@@ -589,4 +593,112 @@ fn a_resync_after_chain_linstor_would_rewrite_is_reported_not_refused() {
     set(table, &mut disable, "PROP_VALUE", Value::Text("True".into()));
     props.1.push(disable);
     assert!(run(version, &tables).is_clean());
+}
+
+#[test]
+fn null_in_a_not_null_column_fails_not_null() {
+    // A primary-key column: written as `/NODES/null/...` before issue 14.
+    let (fired, report) = damaged("with-objects-etcd.export.json", |table, row| {
+        if table.name == "NODES" && text(table, row, "NODE_NAME") == "TESTNODE1" {
+            row.cells[table.column_index("NODE_NAME").unwrap()] = None;
+        }
+        true
+    });
+    assert!(fired.contains(&"not-null"), "{fired:?}");
+    let finding = report.findings.iter().find(|f| f.rule == "not-null").unwrap();
+    assert!(finding.detail.contains("primary-key column NODE_NAME is NULL"), "{finding:?}");
+    assert!(report.refusing().any(|t| t.rule == "not-null"));
+    // Any NOT NULL column: written as `:null` before issue 14.
+    let (fired, report) = damaged("with-objects-etcd.export.json", |table, row| {
+        if table.name == "PROPS_CONTAINERS" && text(table, row, "PROP_KEY") == "NetCom/PlainConnector/Port" {
+            row.cells[table.column_index("PROP_VALUE").unwrap()] = None;
+        }
+        true
+    });
+    assert_eq!(fired, ["not-null"]);
+    assert!(report.findings[0].detail.starts_with("column PROP_VALUE is NULL"), "{:?}", report.findings);
+}
+
+#[test]
+fn columns_the_api_server_pruned_may_be_null() {
+    let (version, mut tables) = load("loaded-by-linstor-k8s.export.json");
+    let (table, rows) = tables.iter_mut().find(|(t, _)| t.name == "LAYER_DRBD_RESOURCES").unwrap();
+    let i = table.column_index("PEER_SLOTS").unwrap();
+    assert!(!table.columns[i].nullable);
+    for row in rows.iter_mut() {
+        row.cells[i] = None;
+    }
+    let table: &'static Table = table;
+    let lost = crate::lost::LostColumn {
+        table: table.name.to_owned(),
+        kind: table.kind.clone(),
+        column: "PEER_SLOTS".to_owned(),
+        field: "peer_slots".to_owned(),
+        served_version: "v1-19-1".to_owned(),
+        nullable: false,
+        objects: 1,
+        values_elsewhere: None,
+        effect: String::new(),
+    };
+    let check = |checker: Checker| {
+        let mut checker = checker;
+        for (table, rows) in &tables {
+            rows.iter().for_each(|row| checker.row(table, row));
+        }
+        rules(&checker.finish())
+    };
+    assert_eq!(check(Checker::new(version)), ["not-null"]);
+    assert!(check(Checker::new(version).with_pruned_columns(&[lost])).is_empty());
+}
+
+/// The reference rows with one NODES row twice, the copy changed by `change`, in key order.
+fn with_duplicate_node(change: impl Fn(&Table, &mut Row)) -> CheckReport {
+    let (version, mut tables) = load("with-objects-etcd.export.json");
+    let (table, rows) = tables.iter_mut().find(|(t, _)| t.name == "NODES").unwrap();
+    let mut copy = rows[0].clone();
+    change(table, &mut copy);
+    rows.insert(1, copy);
+    let mut checker = Checker::new(version);
+    for (table, rows) in &tables {
+        let mut sorted: Vec<&Row> = rows.iter().collect();
+        sorted.sort_by_key(|row| row.formatted_key(table));
+        sorted.into_iter().for_each(|row| checker.row(table, row));
+    }
+    checker.finish()
+}
+
+#[test]
+fn a_key_twice_fails_primary_key_unique_and_a_row_twice_is_reported() {
+    let report = with_duplicate_node(|table, row| set(table, row, "NODE_FLAGS", Value::Int(1)));
+    assert_eq!(rules(&report), ["primary-key-unique"]);
+    assert_eq!(report.findings[0].table, "NODES");
+    assert!(report.refusing().any(|t| t.rule == "primary-key-unique"));
+    let report = with_duplicate_node(|_, _| {});
+    assert_eq!(rules(&report), ["duplicate-row"]);
+    assert_eq!(report.refusing().count(), 0, "{report:?}");
+}
+
+/// Findings of one `PROPS_CONTAINERS` row with `value` on the controller, checked against `limits`.
+fn prop_sized(value: String, limits: SizeLimits) -> Vec<&'static str> {
+    let version = DataVersion::LAST_ETCD;
+    let table = version.schema().table("PROPS_CONTAINERS").unwrap();
+    let json = serde_json::json!({"props_instance": "/CTRL", "prop_key": "Aux/big", "prop_value": value});
+    let mut checker = Checker::new(version).with_size_limits(limits);
+    checker.row(table, &Row::from_json(table, json.as_object().unwrap()).unwrap());
+    let report = checker.finish();
+    let mut fired = rules(&report);
+    fired.retain(|r| *r != "netcom-property-names");
+    fired
+}
+
+#[test]
+fn rows_too_large_for_the_target_fail_by_store() {
+    let mb = 1 << 20;
+    assert!(prop_sized("x".repeat(mb), SizeLimits::BOTH).is_empty());
+    assert_eq!(prop_sized("x".repeat(10 * mb), SizeLimits::BOTH), ["etcd-value-size", "k8s-object-size"]);
+    assert_eq!(prop_sized("x".repeat(10 * mb), SizeLimits::ETCD), ["etcd-value-size"]);
+    assert_eq!(prop_sized("x".repeat(10 * mb), SizeLimits::KUBERNETES), ["k8s-object-size"]);
+    assert!(prop_sized("x".repeat(10 * mb), SizeLimits::NONE).is_empty());
+    // JSON escapes a control character in 6 bytes: small enough for etcd, not for a custom resource.
+    assert_eq!(prop_sized("\u{1}".repeat(mb / 2), SizeLimits::BOTH), ["k8s-object-size"]);
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 use crate::backend::file::{ExportFileSource, ExportFileTarget};
 use crate::backend::sorted::SortedSource;
 use crate::backend::{Event, Source, Target};
-use crate::check::{CheckReport, Checker};
+use crate::check::{CheckReport, Checker, SizeLimits};
 use crate::error::{Error, Result};
 use crate::export::ExportMeta;
 
@@ -49,6 +49,8 @@ pub struct CopyOptions {
     /// Write data that breaks LINSTOR's load-time invariants ([`crate::check`]); read by
     /// [`import_file`], which otherwise refuses it before writing.
     pub no_check: bool,
+    /// The size limits of the target, for that check (default: both stores').
+    pub size_limits: Option<SizeLimits>,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
     /// Set to true to stop the job at the next batch.
@@ -83,17 +85,20 @@ pub struct TableCount {
 
 /// Copies everything `source` holds into `target`.
 pub async fn copy(source: &mut dyn Source, target: &mut dyn Target, options: &CopyOptions) -> Result<CopyReport> {
-    Ok(copy_inner(source, target, options, false).await?.0)
+    Ok(copy_inner(source, target, options, None).await?.0)
 }
 
-/// Copies like [`copy`] and checks every row on the way ([`crate::check`]); the report says what a
-/// later write of the same data would be refused for (a backup is written whatever it holds).
+/// Copies like [`copy`] and checks every row on the way ([`crate::check`], against the size limits
+/// of the store the data is bound for); the report says what a later write of the same data would be
+/// refused for (a backup is written whatever it holds). The source must emit each table sorted by
+/// key ([`SortedSource`]), so that duplicate keys are found.
 pub async fn copy_checked(
     source: &mut dyn Source,
     target: &mut dyn Target,
     options: &CopyOptions,
+    limits: SizeLimits,
 ) -> Result<(CopyReport, CheckReport)> {
-    let (report, check) = copy_inner(source, target, options, true).await?;
+    let (report, check) = copy_inner(source, target, options, Some(limits)).await?;
     let check = check.ok_or_else(|| Error::Internal("copy without its check".into()))?;
     Ok((report, check))
 }
@@ -102,7 +107,7 @@ async fn copy_inner(
     source: &mut dyn Source,
     target: &mut dyn Target,
     options: &CopyOptions,
-    check: bool,
+    check: Option<SizeLimits>,
 ) -> Result<(CopyReport, Option<CheckReport>)> {
     let meta = source.open().await?;
     meta.check_supported(&source.describe())?;
@@ -116,7 +121,7 @@ async fn copy_inner(
         tables: Vec::new(),
         rows: 0,
     };
-    let mut checker = check.then(|| Checker::new(meta.data_version));
+    let mut checker = check.map(|limits| checker(&meta, limits));
     match stream(source, target, &meta, options, &mut report, checker.as_mut()).await {
         Ok(()) => Ok((report, checker.map(Checker::finish))),
         Err(e) => Err(Error::WriteInterrupted {
@@ -194,7 +199,8 @@ pub async fn export_file(source: Box<dyn Source>, path: &Path, options: &CopyOpt
 /// refused before anything is written; the latter unless `no_check`), then to copy.
 pub async fn import_file(path: &Path, target: &mut dyn Target, options: &CopyOptions) -> Result<CopyReport> {
     let what = path.display().to_string();
-    let (meta, _, check) = inspect_checked(&mut ExportFileSource::new(path), !options.no_check).await?;
+    let limits = (!options.no_check).then_some(options.size_limits.unwrap_or(SizeLimits::BOTH));
+    let (meta, _, check) = inspect_checked(&mut ExportFileSource::new(path), limits).await?;
     meta.check_supported(&what)?;
     if let Some(check) = check {
         refuse_unloadable(&what, &check)?;
@@ -204,25 +210,38 @@ pub async fn import_file(path: &Path, target: &mut dyn Target, options: &CopyOpt
 
 /// Reads a whole source and counts rows per table (for `info`), without writing anything.
 pub async fn inspect(source: &mut dyn Source) -> Result<(ExportMeta, Vec<TableCount>)> {
-    let (meta, tables, _) = inspect_checked(source, false).await?;
+    let (meta, tables, _) = inspect_checked(source, None).await?;
     Ok((meta, tables))
 }
 
-/// Reads a whole source, checking every row against LINSTOR's load-time invariants (`linstor-db
-/// check`), streaming: rows are not kept.
-pub async fn check(source: &mut dyn Source) -> Result<(ExportMeta, CheckReport)> {
-    let (meta, _, report) = inspect_checked(source, true).await?;
+/// Reads a whole source, checking every row against LINSTOR's load-time invariants and the size
+/// limits of the stores the data may be written to (`linstor-db check`), streaming: rows are not kept.
+pub async fn check(source: &mut dyn Source, limits: SizeLimits) -> Result<(ExportMeta, CheckReport)> {
+    let (meta, _, report) = inspect_checked(source, Some(limits)).await?;
     let report = report.ok_or_else(|| Error::Internal("check without a report".into()))?;
     Ok((meta, report))
 }
 
-/// [`inspect`], and with `check` also [`check`], in one read.
+/// [`inspect`], and with `check` also [`check`], in one read (sorted by key, for the duplicate keys).
 pub async fn inspect_checked(
     source: &mut dyn Source,
-    check: bool,
+    check: Option<SizeLimits>,
+) -> Result<(ExportMeta, Vec<TableCount>, Option<CheckReport>)> {
+    let Some(limits) = check else { return count_rows(source, None).await };
+    count_rows(&mut SortedSource::new(source), Some(limits)).await
+}
+
+/// The checker of `meta`'s rows bound for a store with `limits`.
+fn checker(meta: &ExportMeta, limits: SizeLimits) -> Checker {
+    Checker::new(meta.data_version).with_size_limits(limits).with_pruned_columns(&meta.lost_columns)
+}
+
+async fn count_rows(
+    source: &mut dyn Source,
+    check: Option<SizeLimits>,
 ) -> Result<(ExportMeta, Vec<TableCount>, Option<CheckReport>)> {
     let meta = source.open().await?;
-    let mut checker = check.then(|| Checker::new(meta.data_version));
+    let mut checker = check.map(|limits| checker(&meta, limits));
     let mut tables: Vec<TableCount> = Vec::new();
     let mut current = None;
     while let Some(event) = source.next_event().await? {

@@ -8,7 +8,7 @@ use crate::backend::archive::{verify_archive, ArchiveTarget, VerifiedArchive};
 use crate::backend::secret::{BackupListing, SecretStore};
 use crate::backend::sorted::SortedSource;
 use crate::backend::{Connection, Stores};
-use crate::check::CheckReport;
+use crate::check::{CheckReport, SizeLimits};
 use crate::engine::{self, TableCount};
 use crate::error::{Error, Result};
 use crate::store::StoreAddress;
@@ -45,17 +45,18 @@ pub async fn backup(
     to: &StoreAddress,
     options: &JobOptions,
 ) -> Result<BackupReport> {
-    Ok(backup_checked(&mut Stores::new(connection), from, to, options, false).await?.0)
+    Ok(backup_checked(&mut Stores::new(connection), from, to, options, None).await?.0)
 }
 
-/// [`backup`], with `check` also checking every row on the way (`linstor-db check`): migrate writes
-/// from the backup, so this is its one read of the source before the write.
+/// [`backup`], with `check` also checking every row on the way (`linstor-db check`, against the
+/// size limits of the store the data is bound for): migrate writes from the backup, so this is its
+/// one read of the source before the write.
 pub(super) async fn backup_checked(
     stores: &mut Stores<'_>,
     from: &StoreAddress,
     to: &StoreAddress,
     options: &JobOptions,
-    check: bool,
+    check: Option<SizeLimits>,
 ) -> Result<(BackupReport, Option<CheckReport>)> {
     match to {
         StoreAddress::File(path) => {
@@ -98,15 +99,15 @@ async fn write_backup(
     from: &StoreAddress,
     path: &Path,
     options: &JobOptions,
-    check: bool,
+    check: Option<SizeLimits>,
 ) -> Result<(BackupReport, Manifest, Option<CheckReport>)> {
     step(options, "backup");
     // Sorted, so that the same database always gives the same entries (and checksums).
     let mut source = SortedSource::new(stores.source(from).await?);
     let mut archive = ArchiveTarget::new(path);
     let copy_options = options.copy_options(false);
-    let (copied, check) = if check {
-        let (copied, check) = engine::copy_checked(&mut source, &mut archive, &copy_options).await?;
+    let (copied, check) = if let Some(limits) = check {
+        let (copied, check) = engine::copy_checked(&mut source, &mut archive, &copy_options, limits).await?;
         (copied, Some(check))
     } else {
         (engine::copy(&mut source, &mut archive, &copy_options).await?, None)

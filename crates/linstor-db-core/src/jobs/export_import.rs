@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{finish_guarded, guard, JobOptions};
 use crate::backend::{Connection, Stores};
-use crate::engine::{self, CopyReport};
+use crate::engine::{self, CopyOptions, CopyReport};
 use crate::error::{Error, Result};
 use crate::store::StoreAddress;
 
@@ -35,6 +35,7 @@ pub async fn import(
     let mut stores = Stores::new(connection);
     let mut target = stores.target(to).await?;
     let guard = guard(&mut stores, to, options).await?;
-    let outcome = engine::import_file(file, target.as_mut(), &options.copy_options(options.replace)).await;
+    let copy_options = CopyOptions { size_limits: Some(to.size_limits()), ..options.copy_options(options.replace) };
+    let outcome = engine::import_file(file, target.as_mut(), &copy_options).await;
     finish_guarded(guard, outcome).await
 }

@@ -85,6 +85,6 @@ pub struct CheckJobReport {
 pub async fn check(connection: &Connection, store: &StoreAddress) -> Result<CheckJobReport> {
     let mut source = Stores::new(connection).source(store).await?;
     let describe = source.describe();
-    let (meta, check) = engine::check(source.as_mut()).await?;
+    let (meta, check) = engine::check(source.as_mut(), store.size_limits()).await?;
     Ok(CheckJobReport { store: describe, linstor_version: meta.linstor_version, check })
 }

@@ -93,7 +93,7 @@ async fn migrate_guarded(
     }
     report.resumed = target_holds == Holds::IncompleteImport;
     let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-migrate"));
-    let (backup_report, check) = backup::backup_checked(stores, from, &keep, options, !options.no_check).await?;
+    let (backup_report, check) = backup::backup_checked(stores, from, &keep, options, options.check_for(to)).await?;
     report.rows = backup_report.rows;
     report.backup = Some(backup_report);
     if let Some(check) = check {

@@ -65,7 +65,18 @@ pub struct JobOptions {
 
 impl JobOptions {
     fn copy_options(&self, replace: bool) -> CopyOptions {
-        CopyOptions { replace, no_check: self.no_check, progress: self.progress.clone(), cancel: self.cancel.clone() }
+        CopyOptions {
+            replace,
+            no_check: self.no_check,
+            size_limits: None,
+            progress: self.progress.clone(),
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    /// The check of rows bound for `to` before they are written; `None` with `no_check`.
+    fn check_for(&self, to: &StoreAddress) -> Option<crate::check::SizeLimits> {
+        (!self.no_check).then(|| to.size_limits())
     }
 }
 

@@ -55,7 +55,8 @@ pub async fn restore(
     let mut stores = Stores::new(connection);
     let stores = &mut stores;
     step(options, "check backup");
-    let (meta, tables, check) = engine::inspect_checked(stores.source(from).await?.as_mut(), !options.no_check).await?;
+    let (meta, tables, check) =
+        engine::inspect_checked(stores.source(from).await?.as_mut(), options.check_for(to)).await?;
     meta.check_supported(&from.to_string())?;
     crate::lost::check_restore(&meta, options.accept_lost_columns, &from.to_string())?;
     if let Some(check) = check {
@@ -109,7 +110,7 @@ async fn restore_guarded(
 ) -> Result<()> {
     if target_holds == Holds::Database {
         let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-restore"));
-        report.previous_backup = Some(backup::backup_checked(stores, to, &keep, options, false).await?.0);
+        report.previous_backup = Some(backup::backup_checked(stores, to, &keep, options, None).await?.0);
     }
     step(options, "restore");
     let mut source = stores.source(from).await?;
