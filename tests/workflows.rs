@@ -34,6 +34,7 @@ fn connection(prefix: &str) -> Connection {
         config: DbConfig { etcd_prefix_raw: prefix.to_owned(), ..DbConfig::default() },
         kubeconfig: Some(KubeApiServer::shared().kubeconfig.clone()),
         kube_context: None,
+        config_dir: None,
     }
 }
 
@@ -667,4 +668,89 @@ fn rewrite_archive(from: &Path, to: &Path, mut edit: impl FnMut(&str, &mut Vec<u
         entries.push((name, content));
     }
     write_tar_gz(to, entries);
+}
+
+/// Issue 14, item 6: a restore whose verification fails (another writer changed the target between
+/// the write and the verification) leaves the target marked as an incomplete import, and the `diff`
+/// command and the recovery it prints run as printed.
+#[tokio::test]
+async fn a_failed_verification_marks_the_target_and_prints_commands_that_run() {
+    let dir = TempDir::new().unwrap();
+    let prefix = unique_prefix("verify-fails");
+    let config_dir = dir.path().join("config with space");
+    std::fs::create_dir(&config_dir).unwrap();
+    let body = format!("[db]\nconnection_url = \"{}\"\n[db.etcd]\nprefix = \"{prefix}\"\n", Etcd::shared().url());
+    write_config(&config_dir, &body);
+    let (address, config) = jobs::resolve_store(Some(&config_dir), None).unwrap();
+    let connection = Connection {
+        config,
+        config_dir: Some(config_dir.clone()),
+        kubeconfig: Some(PathBuf::from("/nonexistent/kubeconfig")),
+        kube_context: None,
+    };
+    let backup = dir.path().join("backup.json");
+    generate(&etcd_only("/unused/"), &file(&backup), 400, 3).await;
+
+    // The other writer: a node's flags changed in the target as the verification starts.
+    let json: Json = serde_json::from_str(&std::fs::read_to_string(&backup).unwrap()).unwrap();
+    let nodes = json["tables"].as_array().unwrap().iter().find(|t| t["name"] == "NODES").unwrap();
+    let node = nodes["data"][0]["node_name"].as_str().unwrap().to_owned();
+    let endpoint = Etcd::shared().endpoint.clone();
+    let intruder = format!("{prefix}NODES/{node}/NODE_FLAGS");
+    let options = JobOptions {
+        progress: Some(Arc::new(move |p: &Progress| {
+            if *p == Progress::Step("verify") {
+                let put = std::process::Command::new("etcdctl")
+                    .args(["--endpoints", &endpoint, "put", &intruder, "1024"])
+                    .output()
+                    .expect("run etcdctl");
+                assert!(put.status.success(), "{}", describe(&put));
+            }
+        })),
+        ..JobOptions::default()
+    };
+    let error = jobs::restore(&connection, &file(&backup), &address, &options).await.unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, Error::VerifyFailed { .. }), "{message}");
+
+    // Marked: LINSTOR's version key blocks it, `info` reports the incomplete import.
+    let keys = raw_keys(&prefix).await;
+    assert_eq!(keys[&format!("{prefix}DBHISTORY/version")], "1", "{message}");
+    assert!(keys.contains_key(&format!("{prefix}LINSTOR_DB/import-in-progress")), "{:?}", keys.keys().take(3));
+    let config_arg = config_dir.to_str().unwrap();
+    let info = run_cli(&["info", "-c", config_arg]);
+    assert_eq!(info.status.code(), Some(2), "{}", describe(&info));
+    assert!(String::from_utf8_lossy(&info.stderr).contains("incomplete import"), "{}", describe(&info));
+
+    // The message names the changed row as `diff` would (which cannot read a marked target).
+    assert!(message.contains(&format!("~ NODES {node}: NODE_FLAGS: ")), "{message}");
+
+    // The recovery: the same restore again with --replace finishes it.
+    assert!(message.contains("run the same command again with --replace"), "{message}");
+    let again = run_cli(&["restore", "-c", config_arg, "--from", backup.to_str().unwrap(), "--replace"]);
+    assert!(again.status.success(), "{}", describe(&again));
+    assert!(equal(&connection, &file(&backup), &address).await);
+}
+
+/// A backup holding a row twice, exactly (LINSTOR 1.34's migration duplicates SPACE_HISTORY rows):
+/// restored once, and the verification counts the repeat instead of failing.
+#[tokio::test]
+async fn a_row_repeated_in_a_backup_is_restored_once_and_verifies() {
+    let dir = TempDir::new().unwrap();
+    let prefix = unique_prefix("repeated-row");
+    let connection = etcd_only(&prefix);
+    let generated = dir.path().join("generated.json");
+    generate(&etcd_only("/unused/"), &file(&generated), 300, 4).await;
+    let mut json: Json = serde_json::from_str(&std::fs::read_to_string(&generated).unwrap()).unwrap();
+    let nodes = json["tables"].as_array_mut().unwrap().iter_mut().find(|t| t["name"] == "NODES").unwrap();
+    let rows = nodes["data"].as_array_mut().unwrap();
+    let first = rows[0].clone();
+    rows.push(first);
+    let backup = dir.path().join("repeated.json");
+    std::fs::write(&backup, serde_json::to_string(&json).unwrap()).unwrap();
+
+    jobs::restore(&connection, &file(&backup), &etcd(), &JobOptions::default()).await.unwrap();
+    let report = jobs::verify(&connection, &file(&backup), &etcd(), |d| panic!("{d:?}")).await.unwrap();
+    assert!(report.equal());
+    assert_eq!(report.repeated_rows, (1, 0));
 }

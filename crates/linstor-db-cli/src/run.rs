@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use linstor_db_core::backend::Connection;
 use linstor_db_core::config::{DbConfig, DEFAULT_CONFIG_DIR};
-use linstor_db_core::engine::compare::Difference;
 use linstor_db_core::engine::CopyReport;
 use linstor_db_core::jobs::{self, CheckJobReport, InfoReport, JobOptions, MigrateReport, RestoreReport};
 use linstor_db_core::schema::DataVersion;
@@ -107,7 +106,12 @@ fn resolve(global: &Global, explicit: Option<&str>) -> anyhow::Result<(StoreAddr
 }
 
 fn connection(global: &Global, config: DbConfig) -> Connection {
-    Connection { config, kubeconfig: global.kubeconfig.clone(), kube_context: global.context.clone() }
+    Connection {
+        config,
+        kubeconfig: global.kubeconfig.clone(),
+        kube_context: global.context.clone(),
+        config_dir: global.config_directory.clone(),
+    }
 }
 
 /// Job options with a progress bar when stderr is a terminal; pass the bar to [`finish`] afterwards.
@@ -357,7 +361,7 @@ async fn compare(global: &Global, a: &str, b: &str, each: bool) -> anyhow::Resul
         if !each || write_error.is_some() {
             return;
         }
-        let line = if json { serde_json::to_string(d).unwrap_or_default() } else { difference_line(d) };
+        let line = if json { serde_json::to_string(d).unwrap_or_default() } else { d.to_string() };
         if let Err(e) = writeln!(stdout, "{line}") {
             write_error = Some(e);
         }
@@ -390,6 +394,12 @@ async fn compare(global: &Global, a: &str, b: &str, each: bool) -> anyhow::Resul
                 writeln!(stdout, "  {table}: {diffs}")?;
             }
         }
+        let (repeated_a, repeated_b) = report.repeated_rows;
+        for (repeated, store) in [(repeated_a, &report.a), (repeated_b, &report.b)] {
+            if repeated > 0 {
+                writeln!(stdout, "  {repeated} rows of {store} repeat the row before them exactly (kept once)")?;
+            }
+        }
         let mut text = String::new();
         write_lost_columns(&mut text, &report.lost_columns)?;
         write!(stdout, "{text}")?;
@@ -416,16 +426,4 @@ fn write_lost_columns(text: &mut String, lost: &[linstor_db_core::lost::LostColu
         )?;
     }
     Ok(())
-}
-
-fn difference_line(d: &Difference) -> String {
-    match d {
-        Difference::DataVersion { a, b } => format!("! data version {a} vs {b}"),
-        Difference::OnlyInA { table, key } => format!("- {table} {key}"),
-        Difference::OnlyInB { table, key } => format!("+ {table} {key}"),
-        Difference::Changed { table, key, columns } => {
-            let changes: Vec<String> = columns.iter().map(|(c, a, b)| format!("{c}: {a} -> {b}")).collect();
-            format!("~ {table} {key}: {}", changes.join("; "))
-        }
-    }
 }

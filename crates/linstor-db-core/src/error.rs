@@ -266,7 +266,7 @@ pub enum Error {
         detail: String,
     },
     /// After writing, the target does not hold what was written.
-    #[error("verification failed: {target} differs from {source_store} in {differences} rows ({summary}). Run `linstor-db diff {source_store} {target}` for details; {advice}")]
+    #[error("verification failed: {target} differs from {source_store} in {differences} rows ({summary}). {recovery}")]
     VerifyFailed {
         /// What was compared against.
         source_store: String,
@@ -274,10 +274,10 @@ pub enum Error {
         target: String,
         /// Number of differences.
         differences: u64,
-        /// Tables with differences.
+        /// Tables with differences, then the first differences as `linstor-db diff` prints them.
         summary: String,
-        /// How to finish or undo.
-        advice: String,
+        /// What the target holds now and how to finish or undo.
+        recovery: String,
     },
     /// An argument of the job is out of what it can do (the message names the limit).
     #[error("{0}")]

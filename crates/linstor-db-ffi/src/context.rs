@@ -164,6 +164,7 @@ impl Job<'_> {
             config,
             kubeconfig: self.settings.kubeconfig.clone(),
             kube_context: self.settings.kube_context.clone(),
+            config_dir: self.settings.config_dir.clone(),
         }
     }
 

@@ -510,12 +510,26 @@ fn release_of(store: &str, settings: &EtcdSettings, state: &StoreState, recovery
 pub struct EtcdTarget {
     store: EtcdStore,
     wrote_access_types: bool,
+    /// The in-progress marker written by `begin`, written again when a verification fails.
+    marker: serde_json::Value,
 }
 
 impl EtcdTarget {
     /// A target over `store`.
     pub fn new(store: EtcdStore) -> EtcdTarget {
-        EtcdTarget { store, wrote_access_types: false }
+        EtcdTarget { store, wrote_access_types: false, marker: serde_json::Value::Null }
+    }
+
+    /// The marker and the blocking version, in one transaction: from then on LINSTOR refuses to start
+    /// on this prefix and `linstor-db info` reports the unfinished import.
+    async fn put_marker(&mut self) -> Result<()> {
+        let prefix = self.store.settings.prefix();
+        self.store
+            .run_ops(vec![
+                EtcdTarget::put(format!("{prefix}{IMPORT_MARKER_KEY}"), self.marker.to_string()),
+                EtcdTarget::put(format!("{prefix}{DB_VERSION_KEY}"), BLOCKING_DB_VERSION.to_owned()),
+            ])
+            .await
     }
 
     fn put(key: String, value: String) -> (TxnOp, usize) {
@@ -576,23 +590,15 @@ impl Target for EtcdTarget {
 
     async fn begin(&mut self, meta: &ExportMeta) -> Result<()> {
         let prefix = self.store.settings.prefix();
-        let marker = serde_json::json!({
+        self.marker = serde_json::json!({
             "tool": format!("linstor-db {}", crate::TOOL_VERSION),
             "started_ms": now_ms(),
             "data_version": meta.data_version.as_str(),
             "linstor_version": meta.linstor_version,
             "finish": "re-run the import with --replace",
             "undo": format!("delete every key under {prefix}"),
-        })
-        .to_string();
-        // The marker and the blocking version go first, in one transaction: from here on LINSTOR
-        // refuses to start on this prefix and `linstor-db info` reports the unfinished import.
-        self.store
-            .run_ops(vec![
-                EtcdTarget::put(format!("{prefix}{IMPORT_MARKER_KEY}"), marker),
-                EtcdTarget::put(format!("{prefix}{DB_VERSION_KEY}"), BLOCKING_DB_VERSION.to_owned()),
-            ])
-            .await?;
+        });
+        self.put_marker().await?;
         // A left-over LINSTOR journal would be replayed over the imported data at the next start.
         let rollback = format!("{}{ROLLBACK_DIR}", self.store.settings.prefix_raw);
         let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(&rollback));
@@ -665,5 +671,10 @@ impl Target for EtcdTarget {
 
     fn recovery(&self) -> String {
         self.store.incomplete_import_recovery()
+    }
+
+    async fn mark_incomplete(&mut self, reason: &str) -> Result<()> {
+        self.marker["failed"] = reason.into();
+        self.put_marker().await
     }
 }

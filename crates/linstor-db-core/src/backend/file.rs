@@ -279,6 +279,14 @@ impl Target for ExportFileTarget {
             self.path.display()
         )
     }
+
+    async fn mark_incomplete(&mut self, _reason: &str) -> Result<()> {
+        // Files are renamed into place only when complete, and no job verifies one after writing.
+        Err(Error::Internal(format!(
+            "{} is a file, which is never marked as an incomplete import",
+            self.path.display()
+        )))
+    }
 }
 
 impl Drop for ExportFileTarget {

@@ -531,12 +531,14 @@ pub struct K8sTarget {
     /// Data version being written (set by `begin`).
     version: DataVersion,
     wrote_access_types: bool,
+    /// The in-progress marker set by `begin`, set again when a verification fails.
+    marker: Json,
 }
 
 impl K8sTarget {
     /// A target over `store`.
     pub fn new(store: K8sStore) -> K8sTarget {
-        K8sTarget { store, version: DataVersion::V1_33_1, wrote_access_types: false }
+        K8sTarget { store, version: DataVersion::V1_33_1, wrote_access_types: false, marker: Json::Null }
     }
 
     async fn create_rows(&self, table: &Table, version: DataVersion, rows: &[Row]) -> Result<()> {
@@ -674,15 +676,14 @@ impl Target for K8sTarget {
         self.store.apply_crd(rollback_crd()).await?;
         let mut names = vec![format!("linstorversion.{K8S_GROUP}"), format!("rollback.{K8S_GROUP}")];
         self.store.wait_established(&names[..1]).await?;
-        let marker = json!({
+        self.marker = json!({
             "tool": format!("linstor-db {}", crate::TOOL_VERSION),
             "data_version": meta.data_version.as_str(),
             "linstor_version": meta.linstor_version,
             "finish": "re-run the import with --replace",
-        })
-        .to_string();
+        });
         // Marked first: from here on LINSTOR refuses to start and `linstor-db info` reports the import.
-        self.store.set_linstor_version(BLOCKING_K8S_VERSION, Some(&marker)).await?;
+        self.store.set_linstor_version(BLOCKING_K8S_VERSION, Some(&self.marker.to_string())).await?;
         for table in &meta.data_version.schema().tables {
             if let Some(object) = crd(table.name, meta.data_version) {
                 self.recreate_if_obsolete(table, &object).await?;
@@ -737,6 +738,11 @@ impl Target for K8sTarget {
 
     fn recovery(&self) -> String {
         self.store.incomplete_import_recovery()
+    }
+
+    async fn mark_incomplete(&mut self, reason: &str) -> Result<()> {
+        self.marker["failed"] = reason.into();
+        self.store.set_linstor_version(BLOCKING_K8S_VERSION, Some(&self.marker.to_string())).await
     }
 }
 

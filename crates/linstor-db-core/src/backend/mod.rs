@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::export::ExportMeta;
 use crate::row::Row;
 use crate::schema::Table;
-use crate::store::StoreAddress;
+use crate::store::{shell_quote, StoreAddress};
 
 /// One step of a stream of tables and rows.
 #[derive(Debug)]
@@ -79,6 +79,10 @@ pub trait Target: Send {
     /// What a write that failed after [`Target::begin`] leaves in this target, and how to finish or
     /// undo it: commands that run as printed.
     fn recovery(&self) -> String;
+
+    /// Marks committed data as an incomplete import again (its verification failed): LINSTOR refuses
+    /// to start on it, and [`Target::recovery`] says how to finish or undo it.
+    async fn mark_incomplete(&mut self, reason: &str) -> Result<()>;
 }
 
 /// How to reach stores: `linstor.toml` settings (etcd TLS, credentials, prefix; k8s retries) and the
@@ -91,12 +95,30 @@ pub struct Connection {
     pub kubeconfig: Option<std::path::PathBuf>,
     /// Kubeconfig context; `None` uses the current one.
     pub kube_context: Option<String>,
+    /// The directory of `linstor.toml` the user named (`-c`), for the commands messages print.
+    pub config_dir: Option<std::path::PathBuf>,
 }
 
 impl Connection {
     /// A connection with these `[db]` settings and an inferred Kubernetes configuration.
     pub fn new(config: DbConfig) -> Connection {
-        Connection { config, kubeconfig: None, kube_context: None }
+        Connection { config, ..Connection::default() }
+    }
+
+    /// The `linstor-db` command line with `args` that reaches the same stores as this connection
+    /// (`-c`, `--kubeconfig`, `--context`), quoted for a POSIX shell: it runs as printed.
+    pub fn command(&self, args: &[&str]) -> String {
+        let mut words = vec!["linstor-db".to_owned()];
+        let mut option = |flag: &str, value: Option<String>| {
+            if let Some(value) = value {
+                words.push(format!("{flag} {}", shell_quote(&value)));
+            }
+        };
+        option("-c", self.config_dir.as_ref().map(|d| d.display().to_string()));
+        option("--kubeconfig", self.kubeconfig.as_ref().map(|k| k.display().to_string()));
+        option("--context", self.kube_context.clone());
+        words.extend(args.iter().map(|a| shell_quote(a)));
+        words.join(" ")
     }
 
     #[cfg(feature = "k8s")]

@@ -64,12 +64,30 @@ pub struct CompareReport {
     /// Columns one side lacks because its objects were read at an older served version (see
     /// [`crate::lost`]), with `values_elsewhere`: the other side's rows holding a value there.
     pub lost_columns: Vec<LostColumn>,
+    /// Rows that repeat the previous row exactly (same key, same values), on side A / side B: not
+    /// differences, as a store keeps such a row once (`check` rule `duplicate-row`).
+    pub repeated_rows: (u64, u64),
 }
 
 impl CompareReport {
     /// True when A and B hold the same rows.
     pub fn equal(&self) -> bool {
         self.differences == 0
+    }
+}
+
+impl std::fmt::Display for Difference {
+    /// One line as `linstor-db diff` prints it: `- ` only in A, `+ ` only in B, `~ ` changed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Difference::DataVersion { a, b } => write!(f, "! data version {a} vs {b}"),
+            Difference::OnlyInA { table, key } => write!(f, "- {table} {key}"),
+            Difference::OnlyInB { table, key } => write!(f, "+ {table} {key}"),
+            Difference::Changed { table, key, columns } => {
+                let changes: Vec<String> = columns.iter().map(|(c, a, b)| format!("{c}: {a} -> {b}")).collect();
+                write!(f, "~ {table} {key}: {}", changes.join("; "))
+            }
+        }
     }
 }
 
@@ -170,6 +188,7 @@ pub async fn compare(
         }
     }
     report.lost_columns = lost.finish();
+    report.repeated_rows = (a.repeated, b.repeated);
     Ok(report)
 }
 
@@ -228,6 +247,9 @@ struct Side {
     peeked: Option<Event>,
     batch: std::vec::IntoIter<Row>,
     table: Option<&'static Table>,
+    /// The last row returned, to skip exact repeats.
+    last: Option<Row>,
+    repeated: u64,
 }
 
 impl Side {
@@ -237,7 +259,14 @@ impl Side {
     const B_COUNTS: bool = false;
 
     fn new(source: Box<dyn Source>) -> Side {
-        Side { source: SortedSource::new(source), peeked: None, batch: Vec::new().into_iter(), table: None }
+        Side {
+            source: SortedSource::new(source),
+            peeked: None,
+            batch: Vec::new().into_iter(),
+            table: None,
+            last: None,
+            repeated: 0,
+        }
     }
 
     async fn peek(&mut self) -> Result<Option<&Event>> {
@@ -272,12 +301,18 @@ impl Side {
         let table = self.table.ok_or_else(|| Error::Internal("row outside a table".into()))?;
         loop {
             if let Some(row) = self.batch.next() {
+                if self.last.as_ref() == Some(&row) {
+                    self.repeated += 1;
+                    continue;
+                }
+                self.last = Some(row.clone());
                 return Ok(Some((row.formatted_key(table), row)));
             }
             match self.source.next_event().await? {
                 Some(Event::Rows(rows)) => self.batch = rows.into_iter(),
                 Some(Event::TableEnd) | None => {
                     self.table = None;
+                    self.last = None;
                     return Ok(None);
                 }
                 Some(Event::TableStart(t)) => return Err(Error::Internal(format!("table {} inside a table", t.name))),

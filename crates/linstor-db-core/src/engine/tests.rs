@@ -33,6 +33,7 @@ mock! {
         async fn end_table(&mut self, table: &'static Table) -> Result<bool>;
         async fn commit(&mut self, meta: &ExportMeta) -> Result<()>;
         fn recovery(&self) -> String;
+        async fn mark_incomplete(&mut self, reason: &str) -> Result<()>;
     }
 }
 

@@ -52,8 +52,8 @@ pub async fn migrate(
     let outcome = migrate_guarded(&mut stores, from, to, options).await;
     let mut report = finish_guarded(guard, outcome).await?;
     report.controller = controller;
-    report.next_steps =
-        next_steps(from, to, report.backup.as_ref().map(|b| b.target.as_str()), report.controller.as_ref());
+    let backup = report.backup.as_ref().map(|b| b.target.as_str());
+    report.next_steps = next_steps(connection, (from, to), backup, report.controller.as_ref());
     Ok(report)
 }
 
@@ -107,20 +107,24 @@ async fn migrate_guarded(
     let replace = options.replace || report.resumed;
     engine::copy(source.as_mut(), target.as_mut(), &options.copy_options(replace)).await?;
     step(options, "verify");
-    report.verify = jobs_compare(stores, from, to).await?;
+    let (verify, examples) = verify_written(stores, from, to).await?;
+    report.verify = verify;
     if !report.verify.equal() {
-        return Err(verify_failed(&report.verify, "re-run the migration with --replace; the source is unchanged"));
+        let note = "The source is unchanged. ";
+        return Err(verify_failed(target.as_mut(), (&report.verify, examples), note).await);
     }
     Ok(report)
 }
 
 /// The exact steps after a migration: switch LINSTOR's configuration, start it, check, clean up.
 fn next_steps(
-    from: &StoreAddress,
-    to: &StoreAddress,
+    connection: &Connection,
+    (from, to): (&StoreAddress, &StoreAddress),
     backup: Option<&str>,
     controller: Option<&ControllerDeployment>,
 ) -> Vec<String> {
+    let (from_text, to_text) = (from.to_string(), to.to_string());
+    let verify = connection.command(&["verify", &from_text, &to_text]);
     let mut steps = Vec::new();
     match to {
         StoreAddress::K8s => {
@@ -134,12 +138,12 @@ fn next_steps(
         _ => {}
     }
     match controller {
-        Some(c) => steps.push(format!("The controller {ns}/{name} was scaled back to {} replicas and still uses {from}: switch the configuration now and restart it (kubectl rollout restart -n {ns} deployment/{name}). Changes it makes before the switch are not in {to}; `linstor-db verify {from} {to}` shows them, and `linstor-db migrate --replace` copies them again", c.replicas, ns = c.namespace, name = c.name)),
+        Some(c) => steps.push(format!("The controller {ns}/{name} was scaled back to {} replicas and still uses {from}: switch the configuration now and restart it (kubectl rollout restart -n {ns} deployment/{name}). Changes it makes before the switch are not in {to}; `{verify}` shows them, and `{again}` copies them again", c.replicas, ns = c.namespace, name = c.name, again = connection.command(&["migrate", "--from", &from_text, "--to", &to_text, "--replace", "--controller", &format!("{}/{}", c.namespace, c.name)]))),
         None => steps.push("Start the LINSTOR controller.".to_owned()),
     }
     steps.push("Check it: linstor node list; linstor storage-pool list; linstor resource list-volumes; linstor error-reports list".to_owned());
     steps.push(format!(
-        "Keep {from}{} until LINSTOR runs well on the new backend; `linstor-db verify {from} {to}` compares them again at any time.",
+        "Keep {from}{} until LINSTOR runs well on the new backend; `{verify}` compares them again at any time.",
         backup.map(|b| format!(" and the backup {b}")).unwrap_or_default()
     ));
     if matches!(from, StoreAddress::Etcd { .. }) {

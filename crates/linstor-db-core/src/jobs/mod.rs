@@ -126,15 +126,47 @@ async fn jobs_compare(stores: &mut Stores<'_>, a: &StoreAddress, b: &StoreAddres
     info::verify_with(stores, a, b, |_| {}).await
 }
 
-fn verify_failed(report: &CompareReport, advice: &str) -> Error {
+/// Differences a failed verification names (once marked, the target cannot be read by `diff`).
+const VERIFY_EXAMPLES: usize = 5;
+
+/// [`jobs_compare`] of a target after writing, keeping the first differences for the message.
+async fn verify_written(
+    stores: &mut Stores<'_>,
+    a: &StoreAddress,
+    b: &StoreAddress,
+) -> Result<(CompareReport, Vec<String>)> {
+    let mut examples = Vec::new();
+    let report = info::verify_with(stores, a, b, |d| {
+        if examples.len() < VERIFY_EXAMPLES {
+            examples.push(d.to_string());
+        }
+    })
+    .await?;
+    Ok((report, examples))
+}
+
+/// The failure of the verification of `to` against `from`: `to` is marked as an incomplete import
+/// first, so that LINSTOR does not start on data that differs from what was meant.
+async fn verify_failed(
+    target: &mut dyn crate::backend::Target,
+    (report, examples): (&CompareReport, Vec<String>),
+    note: &str,
+) -> Error {
     let summary: Vec<String> =
         report.tables.iter().filter(|t| t.3 > 0).map(|(table, _, _, n)| format!("{table}: {n}")).collect();
+    let recovery = match target.mark_incomplete("the verification after writing found differences").await {
+        Ok(()) => format!("{note}{}", target.recovery()),
+        Err(e) => format!(
+            "{note}Marking it as an incomplete import failed too ({e}): stop LINSTOR from starting on it, then {}",
+            target.recovery()
+        ),
+    };
     Error::VerifyFailed {
         source_store: report.a.clone(),
         target: report.b.clone(),
         differences: report.differences,
-        summary: summary.join(", "),
-        advice: advice.to_owned(),
+        summary: format!("{}: {}", summary.join(", "), examples.join("; ")),
+        recovery,
     }
 }
 

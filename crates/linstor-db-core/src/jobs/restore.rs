@@ -118,10 +118,10 @@ async fn restore_guarded(
     let replace = options.replace || target_holds == Holds::IncompleteImport;
     engine::copy(source.as_mut(), target.as_mut(), &options.copy_options(replace)).await?;
     step(options, "verify");
-    let verify = jobs_compare(stores, from, to).await?;
+    let (verify, examples) = verify_written(stores, from, to).await?;
     report.changes = Vec::new();
     if !verify.equal() {
-        return Err(verify_failed(&verify, "restore again with --replace"));
+        return Err(verify_failed(target.as_mut(), (&verify, examples), "").await);
     }
     Ok(())
 }
