@@ -8,3 +8,4 @@ mod security;
 mod served;
 mod util;
 mod workflows;
+mod writers;

@@ -132,17 +132,28 @@ pub fn linstor_db_bin() -> PathBuf {
     .clone()
 }
 
-/// Runs `linstor-db` with `args`, without inherited LINSTOR variables.
-pub fn run_cli(args: &[&str]) -> Output {
+/// `linstor-db` with `args`, without inherited LINSTOR variables and with no ambient Kubernetes
+/// configuration (a test names its API server with --kubeconfig).
+fn cli_command(args: &[&str]) -> Command {
     let mut command = Command::new(linstor_db_bin());
     for (key, _) in std::env::vars() {
         if key.starts_with("LINSTOR") {
             command.env_remove(key);
         }
     }
-    // No ambient Kubernetes configuration: a test names its API server with --kubeconfig.
     command.env("KUBECONFIG", "/nonexistent/kubeconfig");
-    command.args(args).stdin(Stdio::null()).output().expect("run linstor-db")
+    command.args(args).stdin(Stdio::null());
+    command
+}
+
+/// Runs `linstor-db` with `args` to its end.
+pub fn run_cli(args: &[&str]) -> Output {
+    cli_command(args).output().expect("run linstor-db")
+}
+
+/// Starts `linstor-db` with `args`; stdout and stderr are piped.
+pub fn spawn_cli(args: &[&str]) -> std::process::Child {
+    cli_command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start linstor-db")
 }
 
 /// Stdout and stderr of a finished command, for assertion messages.

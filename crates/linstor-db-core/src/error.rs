@@ -120,6 +120,16 @@ pub enum Error {
         /// What was found.
         detail: String,
     },
+    /// Another job writes the target now.
+    #[error("{store} is being written by another job: {holder}. Nothing was written. Wait until it ends (or stop it); the lock of a job that was killed lapses within {ttl_s} s, at once on the host it ran on")]
+    TargetLocked {
+        /// The target.
+        store: String,
+        /// Who holds the lock.
+        holder: String,
+        /// Seconds until an abandoned lock lapses.
+        ttl_s: u64,
+    },
     /// A store holds an import that did not finish.
     #[error("{store} holds an incomplete import ({detail}). {recovery}")]
     IncompleteImport {

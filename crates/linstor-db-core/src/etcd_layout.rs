@@ -19,6 +19,9 @@ pub const ROLLBACK_DIR: &str = "ROLLBACK/";
 pub const NULL_VALUE: &str = ":null";
 /// Key (under the prefix) marking an import by this tool that has not finished. LINSTOR never reads it.
 pub const IMPORT_MARKER_KEY: &str = "LINSTOR_DB/import-in-progress";
+/// Key (under the prefix) of the job writing the prefix now ([`crate::backend::lock`]), attached to
+/// a lease that lapses when the job stops renewing it. LINSTOR never reads it.
+pub const WRITER_LOCK_KEY: &str = "LINSTOR_DB/writer";
 /// `DBHISTORY/version` while an import runs: LINSTOR refuses versions 1…34 ("doesn't support upgrading
 /// from old etcd database"), so a controller started by mistake stops instead of loading partial data.
 pub const BLOCKING_DB_VERSION: &str = "1";

@@ -231,7 +231,7 @@ fn core_status(error: &CoreError) -> lsdb_status {
         CoreError::ControllerRunning { .. } => lsdb_status::ControllerRunning,
         CoreError::Controller { .. } => lsdb_status::Controller,
         CoreError::VerifyFailed { .. } => lsdb_status::VerifyFailed,
-        CoreError::Refused(_) | CoreError::CheckFailed { .. } => lsdb_status::Refused,
+        CoreError::Refused(_) | CoreError::CheckFailed { .. } | CoreError::TargetLocked { .. } => lsdb_status::Refused,
         CoreError::InvalidArgument(_) => lsdb_status::InvalidArgument,
         CoreError::Cancelled => lsdb_status::Cancelled,
         CoreError::Internal(_) => lsdb_status::Internal,

@@ -9,16 +9,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Certificate, Client, ConnectOptions, GetOptions, GetResponse, Identity, KvClient, TlsOptions, Txn, TxnOp,
-    TxnOpResponse,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, GetResponse, Identity, KvClient, LeaseClient,
+    PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse,
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::lock::{Holder, LOCK_RENEW, LOCK_TTL};
 use super::{Event, Source, Target};
 use crate::error::{Error, Result};
 use crate::etcd_layout::{
     prefix_range_end, row_entries, table_prefix, RowAssembler, BLOCKING_DB_VERSION, DB_VERSION_KEY, IMPORT_MARKER_KEY,
-    ROLLBACK_DIR,
+    ROLLBACK_DIR, WRITER_LOCK_KEY,
 };
 use crate::export::{now_ms, ExportMeta};
 use crate::key_windows::KeyWindows;
@@ -43,6 +44,7 @@ const TXNS_IN_FLIGHT: usize = 8;
 pub struct EtcdStore {
     settings: EtcdSettings,
     kv: KvClient,
+    lease: LeaseClient,
 }
 
 impl EtcdStore {
@@ -64,7 +66,7 @@ impl EtcdStore {
         // The client connects lazily: one read proves the address, TLS and credentials.
         let probe = format!("{}{DB_VERSION_KEY}", settings.prefix());
         kv.get(probe, Some(GetOptions::new().with_count_only())).await.map_err(connect_error)?;
-        Ok(EtcdStore { settings, kv })
+        Ok(EtcdStore { settings, kv, lease: client.lease_client() })
     }
 
     /// The settings in use.
@@ -144,10 +146,11 @@ impl EtcdStore {
             (format!("{prefix}{IMPORT_MARKER_KEY}").into_bytes(), GetOptions::new()),
             (rollback.clone().into_bytes(), count_options(&rollback)),
             (prefix.clone().into_bytes(), count_options(&prefix)),
+            (format!("{prefix}{WRITER_LOCK_KEY}").into_bytes(), GetOptions::new()),
         ];
         let (revision, gets) = self.read_txn(reads, &prefix).await?;
-        let [version, marker, rollback, keys] = gets.as_slice() else {
-            return Err(Error::Internal(format!("etcd answered {} of 4 reads of {prefix}", gets.len())));
+        let [version, marker, rollback, keys, lock] = gets.as_slice() else {
+            return Err(Error::Internal(format!("etcd answered {} of 5 reads of {prefix}", gets.len())));
         };
         let value = |get: &GetResponse| -> Result<Option<String>> {
             match get.kvs().first() {
@@ -155,12 +158,15 @@ impl EtcdStore {
                 None => Ok(None),
             }
         };
+        let mod_revision = |get: &GetResponse| get.kvs().first().map_or(0, |kv| kv.mod_revision());
         Ok(StoreState {
             revision,
             version: value(version)?,
+            version_revision: mod_revision(version),
             marker: value(marker)?,
             rollback_keys: rollback.count(),
             keys: keys.count(),
+            lock: value(lock)?.map(|text| (Holder::parse(&text), mod_revision(lock))),
         })
     }
 
@@ -208,9 +214,13 @@ fn count_options(start: &str) -> GetOptions {
 struct StoreState {
     revision: i64,
     version: Option<String>,
+    /// `mod_revision` of the version key (0: absent).
+    version_revision: i64,
     marker: Option<String>,
     rollback_keys: i64,
     keys: i64,
+    /// The writer lock's holder and `mod_revision`.
+    lock: Option<(Holder, i64)>,
 }
 
 fn tls_options(settings: &EtcdSettings) -> Result<Option<TlsOptions>> {
@@ -512,16 +522,101 @@ pub struct EtcdTarget {
     wrote_access_types: bool,
     /// The in-progress marker written by `begin`, written again when a verification fails.
     marker: serde_json::Value,
+    /// What `preflight` saw, which `begin` requires unchanged: the version key's and a lapsed
+    /// lock's `mod_revision` (0: absent).
+    seen: (i64, i64),
+    /// The writer lock, from `begin` to `commit`.
+    lock: Option<WriterLock>,
+}
+
+/// The writer lock held: its lease, renewed by a task.
+struct WriterLock {
+    lease: i64,
+    leases: LeaseClient,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WriterLock {
+    /// Stops renewing and revokes the lease (which deletes the lock key) when the job ends, also on
+    /// failure; the in-progress marker stays. Should the revocation not run, the lease lapses.
+    fn drop(&mut self) {
+        self.renew.abort();
+        let (mut leases, lease) = (self.leases.clone(), self.lease);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = leases.revoke(lease).await;
+            });
+        }
+    }
 }
 
 impl EtcdTarget {
     /// A target over `store`.
     pub fn new(store: EtcdStore) -> EtcdTarget {
-        EtcdTarget { store, wrote_access_types: false, marker: serde_json::Value::Null }
+        EtcdTarget { store, wrote_access_types: false, marker: serde_json::Value::Null, seen: (0, 0), lock: None }
     }
 
-    /// The marker and the blocking version, in one transaction: from then on LINSTOR refuses to start
-    /// on this prefix and `linstor-db info` reports the unfinished import.
+    /// Takes the writer lock and sets the marker and the blocking version, in one transaction that
+    /// holds only if the prefix is as `preflight` saw it: no other writer took the lock or wrote the
+    /// version key since. From then on LINSTOR refuses to start on this prefix and `linstor-db info`
+    /// reports the unfinished import.
+    async fn lock_and_mark(&mut self) -> Result<()> {
+        let prefix = self.store.settings.prefix();
+        let (lock_key, version_key) = (format!("{prefix}{WRITER_LOCK_KEY}"), format!("{prefix}{DB_VERSION_KEY}"));
+        let holder = Holder::this_process();
+        let lease = self
+            .store
+            .lease
+            .grant(LOCK_TTL.as_secs() as i64, None)
+            .await
+            .map_err(self.store.etcd_error("lease", &lock_key))?
+            .id();
+        let (version_revision, lock_revision) = self.seen;
+        let compares = vec![
+            Compare::mod_revision(version_key.clone(), CompareOp::Equal, version_revision),
+            Compare::mod_revision(lock_key.clone(), CompareOp::Equal, lock_revision),
+        ];
+        let ops = vec![
+            TxnOp::put(lock_key.clone(), holder.to_json(), Some(PutOptions::new().with_lease(lease))),
+            TxnOp::put(format!("{prefix}{IMPORT_MARKER_KEY}"), self.marker.to_string(), None),
+            TxnOp::put(version_key, BLOCKING_DB_VERSION.to_owned(), None),
+        ];
+        let txn = Txn::new().when(compares).and_then(ops).or_else(vec![TxnOp::get(lock_key.clone(), None)]);
+        let response = self.store.kv.txn(txn).await.map_err(self.store.etcd_error("write", &prefix))?;
+        let found = response.op_responses().into_iter().find_map(|op| match op {
+            TxnOpResponse::Get(get) => get.kvs().first().and_then(|kv| kv.value_str().ok()).map(Holder::parse),
+            _ => None,
+        });
+        // A retried transaction that had applied finds this job's own record.
+        if !response.succeeded() && found.as_ref() != Some(&holder) {
+            let _ = self.store.lease.revoke(lease).await;
+            return Err(match found {
+                Some(other) => Error::TargetLocked {
+                    store: self.store.describe(),
+                    holder: other.describe(),
+                    ttl_s: LOCK_TTL.as_secs(),
+                },
+                None => Error::TargetNotEmpty {
+                    store: self.store.describe(),
+                    detail: "another job wrote it after this job checked it".into(),
+                },
+            });
+        }
+        let (mut keeper, mut answers) =
+            self.store.lease.keep_alive(lease).await.map_err(self.store.etcd_error("lease", &lock_key))?;
+        let renew = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LOCK_RENEW).await;
+                if keeper.keep_alive().await.is_err() || answers.message().await.is_err() {
+                    tracing::warn!("the etcd writer lock could not be renewed; it lapses unless renewed again");
+                }
+            }
+        });
+        self.lock = Some(WriterLock { lease, leases: self.store.lease.clone(), renew });
+        Ok(())
+    }
+
+    /// The marker and the blocking version, in one transaction (the lock is held already).
     async fn put_marker(&mut self) -> Result<()> {
         let prefix = self.store.settings.prefix();
         self.store
@@ -574,6 +669,14 @@ impl Target for EtcdTarget {
             });
         }
         let state = self.store.state().await?;
+        let lock_revision = match &state.lock {
+            Some((holder, _)) if !holder.is_gone() => {
+                return Err(Error::TargetLocked { store, holder: holder.describe(), ttl_s: LOCK_TTL.as_secs() })
+            }
+            Some((_, revision)) => *revision,
+            None => 0,
+        };
+        self.seen = (state.version_revision, lock_revision);
         if let Some(marker) = state.marker {
             return super::replace_only(self, marker, replace);
         }
@@ -598,7 +701,7 @@ impl Target for EtcdTarget {
             "finish": "re-run the import with --replace",
             "undo": format!("delete every key under {prefix}"),
         });
-        self.put_marker().await?;
+        self.lock_and_mark().await?;
         // A left-over LINSTOR journal would be replayed over the imported data at the next start.
         let rollback = format!("{}{ROLLBACK_DIR}", self.store.settings.prefix_raw);
         let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(&rollback));
@@ -665,8 +768,11 @@ impl Target for EtcdTarget {
         let finish = vec![
             EtcdTarget::put(format!("{prefix}{DB_VERSION_KEY}"), (etcd_last + 1).to_string()),
             (TxnOp::delete(format!("{prefix}{IMPORT_MARKER_KEY}"), None), 64),
+            (TxnOp::delete(format!("{prefix}{WRITER_LOCK_KEY}"), None), 64),
         ];
-        self.store.run_ops(finish).await
+        self.store.run_ops(finish).await?;
+        self.lock = None;
+        Ok(())
     }
 
     fn recovery(&self) -> String {

@@ -176,10 +176,6 @@ pub fn create_partial_file(path: &Path) -> Result<(PathBuf, File)> {
 /// `/proc/PID`). Only regular files of exactly that name pattern are touched; errors are ignored, as
 /// the new write does not depend on them.
 fn remove_stale_partials(path: &Path, name: &str) {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return; // No way to tell a live writer from a dead one here.
-    }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -189,9 +185,9 @@ fn remove_stale_partials(path: &Path, name: &str) {
     for entry in entries.flatten() {
         let file_name = entry.file_name();
         let Some(pid) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
-        let is_pid = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
         let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        if is_pid && is_file && !proc.join(pid).exists() {
+        let gone = pid.bytes().all(|b| b.is_ascii_digit()) && pid.parse().is_ok_and(super::lock::process_gone);
+        if is_file && gone {
             let _ = std::fs::remove_file(entry.path());
         }
     }

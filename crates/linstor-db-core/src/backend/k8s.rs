@@ -20,6 +20,7 @@ use kube::{Client, Config};
 use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
 
+use super::lock::{Holder, LOCK_RENEW, LOCK_TTL};
 use super::{Event, Source, Target};
 use crate::config::DbConfig;
 use crate::error::{Error, Result};
@@ -37,6 +38,9 @@ const FIELD_MANAGER: &str = "linstor-db";
 /// Annotation on `LinstorVersion` while an import runs (with `spec.version` = -1, which LINSTOR 1.34
 /// refuses as "too old" and LINSTOR 1.33 cannot migrate from).
 pub const IMPORT_MARKER_ANNOTATION: &str = "linstor-db/import-in-progress";
+/// Annotation on `LinstorVersion` naming the job that writes the cluster now ([`super::lock`]),
+/// renewed while it writes. LINSTOR never reads it.
+pub const WRITER_ANNOTATION: &str = "linstor-db/writer";
 /// How long transient errors are retried, whatever `request_retries` says: a busy API server's etcd
 /// answers "request timed out" for 10 s and more (seen while writing 1M rows), and giving up then
 /// would leave a half-written import.
@@ -86,6 +90,10 @@ struct ClusterState {
     version: Option<i64>,
     /// Our import marker annotation, if present.
     marker: Option<String>,
+    /// The job writing the cluster, if any.
+    writer: Option<Holder>,
+    /// `LinstorVersion`'s `resourceVersion`, if the CR exists.
+    resource_version: Option<String>,
     /// Rollback CRs (LINSTOR's open transaction journal).
     rollbacks: usize,
 }
@@ -221,17 +229,17 @@ impl K8sStore {
             Err(e) => return Err(api_error("get", "linstorversion", e)),
         };
         let version = version_cr.as_ref().and_then(|cr| cr.data.pointer("/spec/version")).and_then(Json::as_i64);
-        let marker = version_cr
-            .as_ref()
-            .and_then(|cr| cr.metadata.annotations.as_ref())
-            .and_then(|a| a.get(IMPORT_MARKER_ANNOTATION))
-            .cloned();
+        let annotation = |name: &str| {
+            version_cr.as_ref().and_then(|cr| cr.metadata.annotations.as_ref()).and_then(|a| a.get(name)).cloned()
+        };
+        let (marker, writer) = (annotation(IMPORT_MARKER_ANNOTATION), annotation(WRITER_ANNOTATION));
+        let resource_version = version_cr.as_ref().and_then(|cr| cr.metadata.resource_version.clone());
         let rollbacks = match self.special_api("Rollback", "rollback").list(&ListParams::default().limit(1)).await {
             Ok(list) => list.items.len(),
             Err(e) if is_status(&e, 404) => 0,
             Err(e) => return Err(api_error("list", "rollback", e)),
         };
-        Ok(ClusterState { version, marker, rollbacks })
+        Ok(ClusterState { version, marker, writer: writer.as_deref().map(Holder::parse), resource_version, rollbacks })
     }
 
     /// One page of a table's custom resources; a missing CRD reads as an empty table.
@@ -307,17 +315,105 @@ impl K8sStore {
     }
 
     /// Sets `LinstorVersion`: the number, and the import marker or none.
+    /// Sets `LinstorVersion` to `version` with our marker annotation (or none) and without the writer
+    /// annotation, keeping everything else: read, changed and replaced with its `resourceVersion`, so
+    /// that the lock's renewal racing it is retried rather than overwritten.
     async fn set_linstor_version(&self, version: i64, marker: Option<&str>) -> Result<()> {
         let api = self.special_api("LinstorVersion", "linstorversion");
-        let mut object = linstor_version_cr(0);
-        object["spec"]["version"] = json!(version);
-        if let Some(marker) = marker {
-            object["metadata"]["annotations"] = json!({ IMPORT_MARKER_ANNOTATION: marker });
+        let post = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+        for _ in 0..10 {
+            let current = self.retry("get", "linstorversion", || api.get_opt(LINSTOR_VERSION_NAME)).await?;
+            let mut object = match current {
+                Some(object) => object,
+                None => serde_json::from_value(linstor_version_cr(0))
+                    .map_err(|e| Error::Internal(format!("LinstorVersion object: {e}")))?,
+            };
+            object.data["spec"] = json!({ "version": version });
+            let annotations = object.metadata.annotations.get_or_insert_with(Default::default);
+            annotations.remove(WRITER_ANNOTATION);
+            match marker {
+                Some(marker) => annotations.insert(IMPORT_MARKER_ANNOTATION.to_owned(), marker.to_owned()),
+                None => annotations.remove(IMPORT_MARKER_ANNOTATION),
+            };
+            let written = if object.metadata.resource_version.is_some() {
+                api.replace(LINSTOR_VERSION_NAME, &post, &object).await
+            } else {
+                api.create(&post, &object).await
+            };
+            match written {
+                Ok(_) => return Ok(()),
+                Err(e) if is_status(&e, 409) => continue,
+                Err(e) if transient(&e) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(e) => return Err(api_error("replace", "linstorversion", e)),
+            }
         }
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        let patch = Patch::Apply(&object);
-        self.retry("apply", "linstorversion", || api.patch(LINSTOR_VERSION_NAME, &params, &patch)).await?;
-        Ok(())
+        Err(Error::Internal("LinstorVersion kept changing while it was written".into()))
+    }
+
+    /// Takes the writer lock with the in-progress marker in one write of `LinstorVersion` (version
+    /// -1, both annotations) that holds only if the object is as `seen` (its `resourceVersion`, or
+    /// absent): a second writer's create or replace fails with 409. Returns the holder written.
+    async fn lock_and_mark(&self, marker: &str, seen: Option<&str>) -> Result<Holder> {
+        let api = self.special_api("LinstorVersion", "linstorversion");
+        let holder = Holder::this_process();
+        let mut object: DynamicObject = serde_json::from_value(linstor_version_cr(0))
+            .map_err(|e| Error::Internal(format!("LinstorVersion object: {e}")))?;
+        if seen.is_some() {
+            if let Some(current) = self.retry("get", "linstorversion", || api.get_opt(LINSTOR_VERSION_NAME)).await? {
+                object.metadata = current.metadata;
+                object.metadata.managed_fields = None;
+            }
+            object.metadata.resource_version = seen.map(str::to_owned);
+        }
+        object.data["spec"] = json!({ "version": BLOCKING_K8S_VERSION });
+        let annotations = object.metadata.annotations.get_or_insert_with(Default::default);
+        annotations.insert(IMPORT_MARKER_ANNOTATION.to_owned(), marker.to_owned());
+        annotations.insert(WRITER_ANNOTATION.to_owned(), holder.to_json());
+        let post = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+        let written = match seen {
+            None => self.retry("create", "linstorversion", || api.create(&post, &object)).await,
+            Some(_) => {
+                self.retry("replace", "linstorversion", || api.replace(LINSTOR_VERSION_NAME, &post, &object)).await
+            }
+        };
+        let Err(error) = written else { return Ok(holder) };
+        // Another writer changed LinstorVersion since it was read (409); a retried write that had
+        // applied finds this job's own record.
+        let state = self.state().await?;
+        match state.writer {
+            Some(found) if found == holder => Ok(holder),
+            Some(found) => {
+                Err(Error::TargetLocked { store: self.describe(), holder: found.describe(), ttl_s: LOCK_TTL.as_secs() })
+            }
+            None if state.resource_version.as_deref() != seen => Err(Error::TargetNotEmpty {
+                store: self.describe(),
+                detail: "another job wrote it after this job checked it".into(),
+            }),
+            None => Err(error),
+        }
+    }
+
+    /// Renews (`renew`) or removes `holder`'s record on `LinstorVersion` if it is still this job's;
+    /// false when it is not.
+    async fn update_lock(&self, holder: &Holder, renew: bool) -> bool {
+        let api = self.special_api("LinstorVersion", "linstorversion");
+        let post = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+        let Ok(Some(mut object)) = api.get_opt(LINSTOR_VERSION_NAME).await else { return true };
+        let annotations = object.metadata.annotations.get_or_insert_with(Default::default);
+        let same_job = |h: Holder| h.pid == holder.pid && h.host == holder.host && h.started_ms == holder.started_ms;
+        if !annotations.get(WRITER_ANNOTATION).map(|a| Holder::parse(a)).is_some_and(same_job) {
+            return false;
+        }
+        if renew {
+            let renewed = Holder { renewed_ms: now_ms(), ..holder.clone() };
+            annotations.insert(WRITER_ANNOTATION.to_owned(), renewed.to_json());
+        } else {
+            annotations.remove(WRITER_ANNOTATION);
+        }
+        if let Err(e) = api.replace(LINSTOR_VERSION_NAME, &post, &object).await {
+            tracing::debug!(error = %e, "updating the writer lock");
+        }
+        true
     }
 }
 
@@ -533,12 +629,62 @@ pub struct K8sTarget {
     wrote_access_types: bool,
     /// The in-progress marker set by `begin`, set again when a verification fails.
     marker: Json,
+    /// `LinstorVersion`'s `resourceVersion` when `preflight` looked (`None`: absent), which `begin`
+    /// requires unchanged.
+    seen: Option<String>,
+    /// The writer lock, from `begin` to `commit`.
+    lock: Option<WriterLock>,
+}
+
+/// The writer lock held: a task renews it; dropped (the job ends, also on failure), the record is
+/// removed, or else lapses after [`LOCK_TTL`]. The in-progress marker stays.
+struct WriterLock {
+    store: K8sStore,
+    holder: Holder,
+    renew: tokio::task::JoinHandle<()>,
+    /// Whether dropping removes the record (not when the commit's own write removes it).
+    release: bool,
+}
+
+impl WriterLock {
+    fn take(store: &K8sStore, holder: Holder) -> WriterLock {
+        let (renewing, held) = (store.clone(), holder.clone());
+        let renew = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LOCK_RENEW).await;
+                if !renewing.update_lock(&held, true).await {
+                    tracing::warn!("the writer lock on LinstorVersion is no longer this job's");
+                    return;
+                }
+            }
+        });
+        WriterLock { store: store.clone(), holder, renew, release: true }
+    }
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        self.renew.abort();
+        let (store, holder) = (self.store.clone(), self.holder.clone());
+        if let (true, Ok(runtime)) = (self.release, tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                store.update_lock(&holder, false).await;
+            });
+        }
+    }
 }
 
 impl K8sTarget {
     /// A target over `store`.
     pub fn new(store: K8sStore) -> K8sTarget {
-        K8sTarget { store, version: DataVersion::V1_33_1, wrote_access_types: false, marker: Json::Null }
+        K8sTarget {
+            store,
+            version: DataVersion::V1_33_1,
+            wrote_access_types: false,
+            marker: Json::Null,
+            seen: None,
+            lock: None,
+        }
     }
 
     async fn create_rows(&self, table: &Table, version: DataVersion, rows: &[Row]) -> Result<()> {
@@ -642,6 +788,10 @@ impl Target for K8sTarget {
     async fn preflight(&mut self, meta: &ExportMeta, replace: bool) -> Result<()> {
         let store = self.store.describe();
         let state = self.store.state().await?;
+        if let Some(holder) = state.writer.as_ref().filter(|h| h.is_live(now_ms())) {
+            return Err(Error::TargetLocked { store, holder: holder.describe(), ttl_s: LOCK_TTL.as_secs() });
+        }
+        self.seen = state.resource_version.clone();
         if let Some(marker) = state.marker {
             return super::replace_only(self, marker, replace);
         }
@@ -682,8 +832,10 @@ impl Target for K8sTarget {
             "linstor_version": meta.linstor_version,
             "finish": "re-run the import with --replace",
         });
-        // Marked first: from here on LINSTOR refuses to start and `linstor-db info` reports the import.
-        self.store.set_linstor_version(BLOCKING_K8S_VERSION, Some(&self.marker.to_string())).await?;
+        // Locked and marked first: from here on a second writer is refused, LINSTOR refuses to start
+        // and `linstor-db info` reports the import.
+        let holder = self.store.lock_and_mark(&self.marker.to_string(), self.seen.as_deref()).await?;
+        self.lock = Some(WriterLock::take(&self.store, holder));
         for table in &meta.data_version.schema().tables {
             if let Some(object) = crd(table.name, meta.data_version) {
                 self.recreate_if_obsolete(table, &object).await?;
@@ -733,6 +885,10 @@ impl Target for K8sTarget {
                 }
             }
         }
+        if let Some(mut lock) = self.lock.take() {
+            lock.release = false;
+        }
+        // Also removes the writer record.
         self.store.set_linstor_version(i64::from(meta.k8s_version) + 1, None).await
     }
 

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod file;
+pub mod lock;
 pub mod sorted;
 
 #[cfg(feature = "etcd")]
