@@ -754,3 +754,66 @@ async fn a_row_repeated_in_a_backup_is_restored_once_and_verifies() {
     assert!(report.equal());
     assert_eq!(report.repeated_rows, (1, 0));
 }
+
+/// Options that cancel a restore once its write has copied rows, as if the process were killed.
+fn interrupting_restore() -> JobOptions {
+    let (cancel, writing) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (flag, step) = (cancel.clone(), writing);
+    JobOptions {
+        progress: Some(Arc::new(move |p: &Progress| match p {
+            Progress::Step(name) => step.store(*name == "restore", Ordering::Relaxed),
+            Progress::Rows(_) if step.load(Ordering::Relaxed) => flag.store(true, Ordering::Relaxed),
+            _ => {}
+        })),
+        cancel: Some(cancel),
+        ..JobOptions::default()
+    }
+}
+
+/// Issue 14, item 5: an interrupted restore is finished only by the same restore; another backup is
+/// refused before any write unless --replace.
+#[tokio::test]
+async fn an_interrupted_restore_is_finished_only_by_the_same_backup_or_replaced() {
+    let dir = TempDir::new().unwrap();
+    let prefix = unique_prefix("interrupted-restore");
+    let connection = etcd_only(&prefix);
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    generate(&etcd_only("/unused/"), &file(&a), 2000, 21).await;
+    generate(&etcd_only("/unused/"), &file(&b), 2000, 22).await;
+
+    let error = jobs::restore(&connection, &file(&a), &etcd(), &interrupting_restore()).await.unwrap_err();
+    assert!(matches!(error, Error::WriteInterrupted { .. }), "{error}");
+    // Without the writer lock, which the interrupted job's lease takes away as it ends.
+    let data_keys = || async {
+        let mut keys = raw_keys(&prefix).await;
+        keys.remove(&format!("{prefix}LINSTOR_DB/writer"));
+        keys
+    };
+    let interrupted = data_keys().await;
+
+    // Another backup: refused, naming the interrupted job; nothing written.
+    let error = jobs::restore(&connection, &file(&b), &etcd(), &JobOptions::default()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, Error::Refused(_)), "{message}");
+    let a_path = std::fs::canonicalize(&a).unwrap();
+    assert!(
+        message.contains(&format!("restore of {}", a_path.display())) && message.contains("--replace"),
+        "{message}"
+    );
+    assert!(data_keys().await == interrupted, "the refused restore changed the target");
+
+    // The same backup finishes it without --replace.
+    jobs::restore(&connection, &file(&a), &etcd(), &JobOptions::default()).await.unwrap();
+    assert!(equal(&connection, &file(&a), &etcd()).await);
+
+    // Interrupted again, then replaced by the other backup with --replace.
+    let options = JobOptions {
+        replace: true,
+        backup_to: Some(file(&dir.path().join("before.tar.gz"))),
+        ..interrupting_restore()
+    };
+    jobs::restore(&connection, &file(&a), &etcd(), &options).await.unwrap_err();
+    let replace = JobOptions { replace: true, ..JobOptions::default() };
+    jobs::restore(&connection, &file(&b), &etcd(), &replace).await.unwrap();
+    assert!(equal(&connection, &file(&b), &etcd()).await);
+}

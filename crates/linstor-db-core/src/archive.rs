@@ -126,6 +126,7 @@ impl Manifest {
             k8s_version: self.k8s_version,
             objects_at: Vec::new(),
             lost_columns: Vec::new(),
+            job: None,
         })
         .and_then(|meta| meta.check_supported(what).map(|()| meta))
     }

@@ -698,6 +698,7 @@ impl Target for EtcdTarget {
             "started_ms": now_ms(),
             "data_version": meta.data_version.as_str(),
             "linstor_version": meta.linstor_version,
+            "job": meta.job,
             "finish": "re-run the import with --replace",
             "undo": format!("delete every key under {prefix}"),
         });

@@ -830,6 +830,7 @@ impl Target for K8sTarget {
             "tool": format!("linstor-db {}", crate::TOOL_VERSION),
             "data_version": meta.data_version.as_str(),
             "linstor_version": meta.linstor_version,
+            "job": meta.job,
             "finish": "re-run the import with --replace",
         });
         // Locked and marked first: from here on a second writer is refused, LINSTOR refuses to start

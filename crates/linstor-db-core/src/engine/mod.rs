@@ -51,6 +51,8 @@ pub struct CopyOptions {
     pub no_check: bool,
     /// The size limits of the target, for that check (default: both stores').
     pub size_limits: Option<SizeLimits>,
+    /// The job writing ([`ExportMeta::job`]), recorded in the target's in-progress marker.
+    pub job: Option<String>,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
     /// Set to true to stop the job at the next batch.
@@ -109,8 +111,9 @@ async fn copy_inner(
     options: &CopyOptions,
     check: Option<SizeLimits>,
 ) -> Result<(CopyReport, Option<CheckReport>)> {
-    let meta = source.open().await?;
+    let mut meta = source.open().await?;
     meta.check_supported(&source.describe())?;
+    meta.job.clone_from(&options.job);
     target.preflight(&meta, options.replace).await?;
     target.begin(&meta).await?;
     let mut report = CopyReport {

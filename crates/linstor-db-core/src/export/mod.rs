@@ -39,6 +39,10 @@ pub struct ExportMeta {
     pub objects_at: Vec<String>,
     /// Backups only: the columns the API server pruned from objects read at those versions.
     pub lost_columns: Vec<crate::lost::LostColumn>,
+    /// Writes only (not part of the export format): the job writing this data (`restore of
+    /// backup.tar.gz`), kept in the target's in-progress marker, so that only a run of the same job
+    /// finishes an interrupted write without `--replace`.
+    pub job: Option<String>,
 }
 
 impl ExportMeta {
@@ -54,6 +58,7 @@ impl ExportMeta {
             k8s_version: release.k8s_last,
             objects_at: Vec::new(),
             lost_columns: Vec::new(),
+            job: None,
         }
     }
 

@@ -91,7 +91,9 @@ async fn migrate_guarded(
             });
         }
     }
-    report.resumed = target_holds == Holds::IncompleteImport;
+    let job = job_identity(stores, "migrate", from).await?;
+    may_write_over(&target_holds, &job, to, options.replace)?;
+    report.resumed = matches!(target_holds, Holds::IncompleteImport(_));
     let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-migrate"));
     let (backup_report, check) = backup::backup_checked(stores, from, &keep, options, options.check_for(to)).await?;
     report.rows = backup_report.rows;
@@ -105,7 +107,8 @@ async fn migrate_guarded(
     let mut source = stores.source(&keep).await?;
     let mut target = stores.target(to).await?;
     let replace = options.replace || report.resumed;
-    engine::copy(source.as_mut(), target.as_mut(), &options.copy_options(replace)).await?;
+    let copy_options = CopyOptions { job: Some(job), ..options.copy_options(replace) };
+    engine::copy(source.as_mut(), target.as_mut(), &copy_options).await?;
     step(options, "verify");
     let (verify, examples) = verify_written(stores, from, to).await?;
     report.verify = verify;

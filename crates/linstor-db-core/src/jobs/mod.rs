@@ -69,6 +69,7 @@ impl JobOptions {
             replace,
             no_check: self.no_check,
             size_limits: None,
+            job: None,
             progress: self.progress.clone(),
             cancel: self.cancel.clone(),
         }
@@ -105,10 +106,11 @@ pub fn resolve_store(config_dir: Option<&Path>, explicit: Option<&str>) -> Resul
 }
 
 /// What a target store holds before it is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Holds {
     Nothing,
-    IncompleteImport,
+    /// An interrupted write, and the job that wrote it if the marker names one.
+    IncompleteImport(Option<String>),
     Database,
 }
 
@@ -116,9 +118,34 @@ async fn probe(stores: &mut Stores<'_>, store: &StoreAddress) -> Result<Holds> {
     let mut source = stores.source(store).await?;
     match source.open().await {
         Ok(_) => Ok(Holds::Database),
-        Err(Error::IncompleteImport { .. }) => Ok(Holds::IncompleteImport),
+        Err(Error::IncompleteImport { detail, .. }) => {
+            let marker: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+            Ok(Holds::IncompleteImport(marker["job"].as_str().map(str::to_owned)))
+        }
         Err(Error::NotLinstor { .. }) => Ok(Holds::Nothing),
         Err(e) => Err(e),
+    }
+}
+
+/// The identity of the job `verb` reading `from`, kept in the marker of the target it writes.
+async fn job_identity(stores: &mut Stores<'_>, verb: &str, from: &StoreAddress) -> Result<String> {
+    let what = match from {
+        StoreAddress::File(path) => std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()).display().to_string(),
+        _ => stores.source(from).await?.describe(),
+    };
+    Ok(format!("{verb} of {what}"))
+}
+
+/// Whether this job may write over what `to` holds: an interrupted write only by the same job (it
+/// finishes it) or with `replace`; a database only with `replace`.
+fn may_write_over(holds: &Holds, job: &str, to: &StoreAddress, replace: bool) -> Result<()> {
+    match holds {
+        Holds::IncompleteImport(Some(other)) if other == job || replace => Ok(()),
+        Holds::IncompleteImport(other) if !replace => Err(Error::Refused(format!(
+            "{to} holds an interrupted write by another job ({}), which only that job finishes; run it again to finish it, or write this data over it with --replace (nothing was written)",
+            other.as_deref().unwrap_or("an earlier version of linstor-db")
+        ))),
+        _ => Ok(()),
     }
 }
 

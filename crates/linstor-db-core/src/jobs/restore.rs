@@ -78,7 +78,7 @@ pub async fn restore(
     if options.dry_run {
         report.changes = match target_holds {
             Holds::Database => changes(stores, from, to).await?,
-            Holds::Nothing | Holds::IncompleteImport => tables
+            Holds::Nothing | Holds::IncompleteImport(_) => tables
                 .iter()
                 .map(|t| TableChanges { table: t.table.clone(), add: t.rows, ..TableChanges::default() })
                 .collect(),
@@ -93,19 +93,20 @@ pub async fn restore(
             ),
         });
     }
+    let job = job_identity(stores, "restore", from).await?;
+    may_write_over(&target_holds, &job, to, options.replace)?;
     let guard = guard(stores, to, options).await?;
     report.controller = guard.stopped().cloned();
-    let outcome = restore_guarded(stores, from, to, options, target_holds, &mut report).await;
+    let outcome = restore_guarded(stores, (from, to), (job, target_holds), options, &mut report).await;
     finish_guarded(guard, outcome).await?;
     Ok(report)
 }
 
 async fn restore_guarded(
     stores: &mut Stores<'_>,
-    from: &StoreAddress,
-    to: &StoreAddress,
+    (from, to): (&StoreAddress, &StoreAddress),
+    (job, target_holds): (String, Holds),
     options: &JobOptions,
-    target_holds: Holds,
     report: &mut RestoreReport,
 ) -> Result<()> {
     if target_holds == Holds::Database {
@@ -115,8 +116,9 @@ async fn restore_guarded(
     step(options, "restore");
     let mut source = stores.source(from).await?;
     let mut target = stores.target(to).await?;
-    let replace = options.replace || target_holds == Holds::IncompleteImport;
-    engine::copy(source.as_mut(), target.as_mut(), &options.copy_options(replace)).await?;
+    let replace = options.replace || matches!(target_holds, Holds::IncompleteImport(_));
+    let copy_options = CopyOptions { job: Some(job), ..options.copy_options(replace) };
+    engine::copy(source.as_mut(), target.as_mut(), &copy_options).await?;
     step(options, "verify");
     let (verify, examples) = verify_written(stores, from, to).await?;
     report.changes = Vec::new();
