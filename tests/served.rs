@@ -26,6 +26,7 @@ fn connection(prefix: &str) -> Connection {
         config: DbConfig { etcd_prefix_raw: prefix.to_owned(), ..DbConfig::default() },
         kubeconfig: Some(KubeApiServer::shared().kubeconfig.clone()),
         kube_context: None,
+        retry_timeout: None,
     }
 }
 

@@ -107,7 +107,12 @@ fn resolve(global: &Global, explicit: Option<&str>) -> anyhow::Result<(StoreAddr
 }
 
 fn connection(global: &Global, config: DbConfig) -> Connection {
-    Connection { config, kubeconfig: global.kubeconfig.clone(), kube_context: global.context.clone() }
+    Connection {
+        config,
+        kubeconfig: global.kubeconfig.clone(),
+        kube_context: global.context.clone(),
+        retry_timeout: Some(global.retry_timeout),
+    }
 }
 
 /// Job options with a progress bar when stderr is a terminal; pass the bar to [`finish`] afterwards.

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod file;
+pub(crate) mod retry;
 pub mod sorted;
 
 #[cfg(feature = "etcd")]
@@ -91,12 +92,20 @@ pub struct Connection {
     pub kubeconfig: Option<std::path::PathBuf>,
     /// Kubeconfig context; `None` uses the current one.
     pub kube_context: Option<String>,
+    /// How long a store may fail with transient errors without any request succeeding;
+    /// `None`: [`crate::store::DEFAULT_RETRY_TIMEOUT`].
+    pub retry_timeout: Option<std::time::Duration>,
 }
 
 impl Connection {
     /// A connection with these `[db]` settings and an inferred Kubernetes configuration.
     pub fn new(config: DbConfig) -> Connection {
-        Connection { config, kubeconfig: None, kube_context: None }
+        Connection { config, kubeconfig: None, kube_context: None, retry_timeout: None }
+    }
+
+    /// The retry timeout in effect.
+    pub fn retry_timeout(&self) -> std::time::Duration {
+        self.retry_timeout.unwrap_or(crate::store::DEFAULT_RETRY_TIMEOUT)
     }
 
     #[cfg(feature = "k8s")]
@@ -104,7 +113,8 @@ impl Connection {
         k8s::K8sSettings {
             kubeconfig: self.kubeconfig.clone(),
             context: self.kube_context.clone(),
-            ..k8s::K8sSettings::new(&self.config)
+            retry_timeout: self.retry_timeout(),
+            ..k8s::K8sSettings::default()
         }
     }
 }
@@ -153,7 +163,10 @@ impl<'a> Stores<'a> {
         if let Some((_, store)) = self.etcd.iter().find(|(e, _)| e.as_slice() == endpoints) {
             return Ok(store.clone());
         }
-        let settings = crate::store::EtcdSettings::new(endpoints.to_vec(), &self.connection.config);
+        let settings = crate::store::EtcdSettings {
+            retry_timeout: self.connection.retry_timeout(),
+            ..crate::store::EtcdSettings::new(endpoints.to_vec(), &self.connection.config)
+        };
         let store = etcd::EtcdStore::connect(settings).await?;
         self.etcd.push((endpoints.to_vec(), store.clone()));
         Ok(store)
