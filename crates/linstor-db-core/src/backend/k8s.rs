@@ -805,6 +805,15 @@ mod tests {
     }
 
     #[test]
+    fn a_request_without_an_answer_is_retried_and_told_as_such() {
+        let timed_out = kube::Error::Service(Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)));
+        assert!(transient(&timed_out) && is_timeout(&timed_out));
+        let reset = kube::Error::Service(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+        assert!(transient(&reset) && !is_timeout(&reset));
+        assert!(!is_timeout(&status(504)));
+    }
+
+    #[test]
     fn forbidden_names_the_verb_and_resource() {
         let err = api_error("create", "nodes", status(403)).to_string();
         assert!(err.contains("refused to create nodes") && err.contains("deploy/rbac.yaml"), "{err}");
