@@ -239,8 +239,9 @@ async fn linstor_objects_exist(kubeconfig: &Path) -> bool {
     false
 }
 
-/// An etcd source of `rows` rows under a fresh prefix of the shared etcd, a private API server and a
-/// migrate to it started with `retry_timeout`, paused once its first rows are written.
+/// A 3000-row etcd source under a fresh prefix of the shared etcd, a private API server and a
+/// migrate to it started with `retry_timeout`; once its first rows are written, `process` of the
+/// API server (`apiserver` or its `etcd`) is paused.
 struct PausedMigration {
     server: PrivateKubeApiServer,
     dir: TempDir,
@@ -248,7 +249,7 @@ struct PausedMigration {
     child: Child,
 }
 
-fn migrate_until_rows_then_pause(retry_timeout: &str) -> (PausedMigration, Paused) {
+fn migrate_until_rows_then_pause(retry_timeout: &str, process: &str) -> (PausedMigration, Paused) {
     let server = KubeApiServer::private(&["--watch-cache=false"]);
     let dir = TempDir::new().unwrap();
     let conf = config(dir.path(), &Etcd::shared().url(), &unique_prefix("paused-k8s"));
@@ -264,32 +265,41 @@ fn migrate_until_rows_then_pause(retry_timeout: &str) -> (PausedMigration, Pause
     wait_for("LINSTOR objects on the API server", &mut child, || {
         runtime.block_on(linstor_objects_exist(&server.server.kubeconfig))
     });
-    let paused = Paused::new(server.pid("apiserver"));
+    let paused = Paused::new(server.pid(process));
     (PausedMigration { server, dir, conf, child }, paused)
 }
 
-#[test]
-fn migrate_waits_for_a_paused_api_server_and_finishes_when_it_resumes() {
-    // 30 s without progress allowed, 10 s per request: paused for 15 s, requests time out and retry.
-    let (job, paused) = migrate_until_rows_then_pause("30s");
+/// Pauses `process` of the API server for 15 s in the middle of a migrate allowed 30 s without
+/// progress (10 s per request): requests time out and are retried until it resumes. Returns stderr.
+fn migrate_through_a_pause_of(process: &str) -> String {
+    let (job, paused) = migrate_until_rows_then_pause("30s", process);
     let pause = Instant::now();
     while pause.elapsed() < Duration::from_secs(15) {
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(paused);
     let (code, stderr) = wait_bounded(job.dir.path(), job.child);
-    eprintln!("migrate with the API server paused for 15 s: done {:?} after the pause began", pause.elapsed());
+    eprintln!("migrate with {process} paused for 15 s: done {:?} after the pause began", pause.elapsed());
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        stderr.contains("waiting for the API server at") && stderr.contains("no answer for 10s"),
-        "what it waits for is told on stderr:\n{stderr}"
-    );
+    assert!(stderr.contains("waiting for the API server at"), "what it waits for is told on stderr:\n{stderr}");
     drop(job.server);
+    stderr
+}
+
+#[test]
+fn migrate_waits_for_a_paused_api_server_and_finishes_when_it_resumes() {
+    let stderr = migrate_through_a_pause_of("apiserver");
+    assert!(stderr.contains("no answer for 10s"), "{stderr}");
+}
+
+#[test]
+fn migrate_waits_for_the_api_servers_paused_etcd_and_finishes_when_it_resumes() {
+    migrate_through_a_pause_of("etcd");
 }
 
 #[test]
 fn migrate_gives_up_on_an_api_server_paused_past_the_retry_timeout() {
-    let (job, paused) = migrate_until_rows_then_pause("12s");
+    let (job, paused) = migrate_until_rows_then_pause("12s", "apiserver");
     let pause = Instant::now();
     let (code, stderr) = wait_bounded(job.dir.path(), job.child);
     let gave_up = pause.elapsed();
