@@ -4,13 +4,15 @@
 //! point-in-time copy however long it takes. Writes follow LINSTOR's import: one key per column,
 //! transactions of at most `ops_per_transaction` operations, then `DBHISTORY/version`.
 //!
-//! Every request goes through [`EtcdStore::call`]: a transient failure (a member down, a leader
+//! Every request goes through `EtcdStore::call`: a transient failure (a member down, a leader
 //! election, a broken connection, no answer) is retried on the next member of the endpoint list
 //! with back-off, until a request succeeds or the store made no progress for `retry_timeout`.
 //! Retrying is safe because every write is a put of an absolute value or a range delete, issued
 //! only after the writes it depends on succeeded: an attempt that did apply before its error
-//! leaves what the retry writes again. Reads keep their revision, so an export stays one
-//! point-in-time copy across a failover.
+//! leaves what the retry writes again. The one write that a late copy could undo, a table's
+//! delete before its rows, is conditional on the table holding nothing newer (see
+//! [`Target::begin_table`]). Reads keep their revision, so an export stays one point-in-time copy
+//! across a failover.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,8 +21,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Certificate, Client, ConnectOptions, GetOptions, GetResponse, Identity, KvClient, TlsOptions, Txn, TxnOp,
-    TxnOpResponse,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, GetResponse, Identity, KvClient, TlsOptions,
+    Txn, TxnOp, TxnOpResponse,
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 
@@ -279,9 +281,12 @@ impl EtcdStore {
     }
 
     async fn count(&mut self, start: &str) -> Result<i64> {
-        let response =
-            self.call("read", start, |mut kv| async move { kv.get(start, Some(count_options(start))).await }).await?;
-        Ok(response.count())
+        Ok(self.count_response(start).await?.count())
+    }
+
+    /// Counts the keys starting with `start`; the answer's header holds the current revision.
+    async fn count_response(&self, start: &str) -> Result<GetResponse> {
+        self.call("read", start, |mut kv| async move { kv.get(start, Some(count_options(start))).await }).await
     }
 
     /// What the prefix holds: the stored version, an unfinished import, a rollback journal, key count.
@@ -795,9 +800,29 @@ impl Target for EtcdTarget {
     }
 
     async fn begin_table(&mut self, table: &'static Table) -> Result<()> {
-        // LINSTOR's import truncates exactly the tables present in the file.
+        // LINSTOR's import truncates exactly the tables present in the file. A late copy of this
+        // delete (sent to a member that stalled, and applied after its retry succeeded elsewhere)
+        // must not remove the rows written next: it applies only while no key of the table is
+        // newer than now.
         let start = table_prefix(&self.store.settings.prefix(), table);
-        self.store.delete_range("delete", &start).await?;
+        let end = prefix_range_end(&start);
+        let header = self.store.count_response(&start).await?.header().cloned();
+        let now = header.map_or(0, |h| h.revision());
+        let txn = Txn::new()
+            .when([Compare::mod_revision(start.clone(), CompareOp::Less, now + 1).with_range(end.clone())])
+            .and_then([TxnOp::delete(start.clone(), Some(etcd_client::DeleteOptions::new().with_range(end)))]);
+        let response = self
+            .store
+            .call("delete", &start, |mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await?;
+        if !response.succeeded() {
+            return Err(Error::Refused(format!(
+                "keys under {start} changed while this import cleared them: something else writes this prefix (a running LINSTOR controller?). Stop it, then run the same command again with --replace"
+            )));
+        }
         self.wrote_access_types |= table.name == "SEC_ACCESS_TYPES";
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! Writes apply LINSTOR's CRDs with server-side apply, create custom resources with bounded
 //! concurrency and retries, and set `LinstorVersion` last.
 //!
-//! Every request goes through [`K8sStore::retry`]: throttling, server errors, broken connections and
+//! Every request goes through `K8sStore::retry`: throttling, server errors, broken connections and
 //! requests without an answer in time (a paused or partitioned API server keeps
 //! its connections open) are retried with back-off until the API server made no progress for
 //! `retry_timeout`.
