@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod etcd;
+mod faults;
 mod k8s;
 mod security;
 mod served;

@@ -392,7 +392,7 @@ async fn an_interrupted_k8s_import_is_marked_and_finished_by_replace() {
     let settings = linstor_db_core::backend::k8s::K8sSettings {
         kubeconfig: Some(KubeApiServer::shared().kubeconfig.clone()),
         page_size: 7,
-        ..linstor_db_core::backend::k8s::K8sSettings::new(&Default::default())
+        ..Default::default()
     };
     let paged = linstor_db_core::backend::k8s::K8sStore::connect(settings).await.unwrap();
     assert_holds_plan(&mut K8sSource::new(paged), &plan, "k8s read in pages of 7").await;

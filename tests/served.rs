@@ -27,6 +27,7 @@ fn connection(prefix: &str) -> Connection {
         kubeconfig: Some(KubeApiServer::shared().kubeconfig.clone()),
         kube_context: None,
         config_dir: None,
+        retry_timeout: None,
     }
 }
 

@@ -59,7 +59,7 @@ pub async fn k8s_store() -> linstor_db_core::backend::k8s::K8sStore {
 /// A connection to the API server of `kubeconfig`.
 pub async fn k8s_store_at(kubeconfig: &std::path::Path) -> linstor_db_core::backend::k8s::K8sStore {
     use linstor_db_core::backend::k8s::{K8sSettings, K8sStore};
-    let settings = K8sSettings { kubeconfig: Some(kubeconfig.to_owned()), ..K8sSettings::new(&DbConfig::default()) };
+    let settings = K8sSettings { kubeconfig: Some(kubeconfig.to_owned()), ..K8sSettings::default() };
     K8sStore::connect(settings).await.expect("connect to the test kube-apiserver")
 }
 

@@ -35,6 +35,7 @@ fn connection(prefix: &str) -> Connection {
         kubeconfig: Some(KubeApiServer::shared().kubeconfig.clone()),
         kube_context: None,
         config_dir: None,
+        retry_timeout: None,
     }
 }
 
@@ -686,7 +687,7 @@ async fn a_failed_verification_marks_the_target_and_prints_commands_that_run() {
         config,
         config_dir: Some(config_dir.clone()),
         kubeconfig: Some(PathBuf::from("/nonexistent/kubeconfig")),
-        kube_context: None,
+        ..Connection::default()
     };
     let backup = dir.path().join("backup.json");
     generate(&etcd_only("/unused/"), &file(&backup), 400, 3).await;

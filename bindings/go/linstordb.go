@@ -38,6 +38,7 @@ import (
 	"runtime"
 	"runtime/cgo"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -54,6 +55,11 @@ type Config struct {
 	Kubeconfig string
 	// KubeContext is the kubeconfig context for "k8s" stores.
 	KubeContext string
+	// RetryTimeout is how long a job keeps retrying a store that fails with transient errors (an
+	// etcd member down, a leader election, an API server that does not answer) without any request
+	// succeeding; zero means the library's default (3 minutes). Whole seconds; a positive value
+	// below one second counts as one.
+	RetryTimeout time.Duration
 }
 
 // Context holds the library's context handle. Its methods are safe for concurrent use; jobs on one
@@ -86,6 +92,13 @@ func New(cfg Config) (*Context, error) {
 		set(cfg.KubeContext, func(p *C.lsdb_context, s *C.char) C.lsdb_status { return C.lsdb_context_set_kube_context(p, s) }),
 	} {
 		if err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if cfg.RetryTimeout > 0 {
+		seconds := uint64((cfg.RetryTimeout + time.Second - 1) / time.Second)
+		if err := c.check(C.lsdb_context_set_retry_timeout(c.ptr, C.uint64_t(seconds)), nil); err != nil {
 			c.Close()
 			return nil, err
 		}

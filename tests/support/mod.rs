@@ -34,9 +34,65 @@ pub fn etcd_binary() -> PathBuf {
 /// A running etcd on loopback.
 pub struct Etcd {
     pub endpoint: String,
+    /// The etcd process, for fault tests that signal it.
+    pub pid: u32,
     _dir: TempDir,
     /// The watchdog shell; it ends with the test process.
     _watchdog: std::process::Child,
+}
+
+/// Starts `etcd` with `args` under a watchdog shell that stops it when the test process exits;
+/// returns the watchdog and etcd's PID. The log goes to `dir/etcd.log`.
+fn spawn_etcd(args: &[String], dir: &Path) -> (std::process::Child, u32) {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let pid_file = dir.join("etcd.pid");
+    let script = format!(
+        "'{etcd}' {args} >'{log}' 2>&1 & e=$!; echo $e >'{pid_file}'; while kill -0 {parent} 2>/dev/null && kill -0 $e 2>/dev/null; do sleep 0.3; done; kill $e 2>/dev/null; wait $e 2>/dev/null",
+        etcd = etcd_binary().display(),
+        args = quoted.join(" "),
+        log = dir.join("etcd.log").display(),
+        pid_file = pid_file.display(),
+        parent = std::process::id(),
+    );
+    let watchdog = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot run bash to start etcd");
+    (watchdog, wait_pid(&pid_file))
+}
+
+/// The PID the watchdog shell wrote to `pid_file`.
+fn wait_pid(pid_file: &Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(pid_file).ok().and_then(|t| t.trim().parse().ok()) {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "etcd was not started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until something listens on `endpoint`.
+fn wait_listening(endpoint: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(endpoint).is_err() {
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("etcd did not start on {endpoint}:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `signal` (`KILL`, `STOP`, `CONT`) to the process `pid`, which a test started.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -58,31 +114,9 @@ impl Etcd {
             "--log-level=error".to_owned(),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
-        let script = format!(
-            "'{etcd}' {args} >'{log}' 2>&1 & e=$!; while kill -0 {parent} 2>/dev/null && kill -0 $e 2>/dev/null; do sleep 0.3; done; kill $e 2>/dev/null; wait $e 2>/dev/null",
-            etcd = etcd_binary().display(),
-            args = quoted.join(" "),
-            log = dir.path().join("etcd.log").display(),
-            parent = std::process::id(),
-        );
-        let watchdog = Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot run bash to start etcd");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&endpoint).is_err() {
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(dir.path().join("etcd.log")).unwrap_or_default();
-                panic!("etcd did not start on {endpoint}:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Etcd { endpoint, _dir: dir, _watchdog: watchdog }
+        let (watchdog, pid) = spawn_etcd(&args, dir.path());
+        wait_listening(&endpoint, &dir.path().join("etcd.log"));
+        Etcd { endpoint, pid, _dir: dir, _watchdog: watchdog }
     }
 
     /// The etcd shared by all tests of this process.
@@ -94,6 +128,94 @@ impl Etcd {
     /// `etcd://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("etcd://{}", self.endpoint)
+    }
+}
+
+/// An etcd cluster of its own on loopback, for fault tests; each member stops when the test
+/// process exits (or when a test kills it).
+pub struct EtcdCluster {
+    /// The members, in order.
+    pub members: Vec<Etcd>,
+}
+
+impl EtcdCluster {
+    /// Starts `size` members and waits until they elected a leader.
+    pub fn start(size: usize) -> EtcdCluster {
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let initial = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let token = format!("linstor-db-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let starting: Vec<(String, TempDir, std::process::Child, u32)> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (client, peer))| {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let endpoint = format!("127.0.0.1:{client}");
+                let args = vec![
+                    format!("--name=m{i}"),
+                    format!("--data-dir={}", dir.path().join("data").display()),
+                    format!("--listen-client-urls=http://{endpoint}"),
+                    format!("--advertise-client-urls=http://{endpoint}"),
+                    format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+                    format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+                    format!("--initial-cluster={initial}"),
+                    format!("--initial-cluster-token={token}"),
+                    "--initial-cluster-state=new".to_owned(),
+                    "--log-level=error".to_owned(),
+                ];
+                let (watchdog, pid) = spawn_etcd(&args, dir.path());
+                (endpoint, dir, watchdog, pid)
+            })
+            .collect();
+        let members: Vec<Etcd> = starting
+            .into_iter()
+            .map(|(endpoint, dir, watchdog, pid)| {
+                wait_listening(&endpoint, &dir.path().join("etcd.log"));
+                Etcd { endpoint, pid, _dir: dir, _watchdog: watchdog }
+            })
+            .collect();
+        let cluster = EtcdCluster { members };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while cluster.leader_of(&cluster.endpoints()).is_none() {
+            assert!(Instant::now() < deadline, "the etcd cluster elected no leader within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cluster
+    }
+
+    /// Every member's endpoint.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.endpoint.clone()).collect()
+    }
+
+    /// `etcd://A,B,C` with these endpoints, in this order.
+    pub fn url_of(endpoints: &[String]) -> String {
+        format!("etcd://{}", endpoints.join(","))
+    }
+
+    /// The index of the leader as the members among `endpoints` see it, once they agree on one.
+    pub fn leader_of(&self, endpoints: &[String]) -> Option<usize> {
+        let output = Command::new("etcdctl")
+            .arg(format!("--endpoints={}", endpoints.join(",")))
+            .args(["endpoint", "status", "-w", "json", "--command-timeout=2s"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .expect("run etcdctl (Debian package etcd-client)");
+        let statuses: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).ok()?;
+        let id = |status: &serde_json::Value, field: &str| status.pointer(field).and_then(serde_json::Value::as_u64);
+        let leaders: Vec<u64> = statuses.iter().filter_map(|s| id(s, "/Status/leader")).collect();
+        let leader = *leaders.first()?;
+        if leader == 0 || leaders.len() != endpoints.len() || leaders.iter().any(|l| *l != leader) {
+            return None;
+        }
+        let endpoint = statuses.iter().find(|s| id(s, "/Status/header/member_id") == Some(leader))?;
+        let endpoint = endpoint.get("Endpoint")?.as_str()?;
+        self.members.iter().position(|m| m.endpoint == endpoint)
     }
 }
 
@@ -133,8 +255,8 @@ pub fn linstor_db_bin() -> PathBuf {
 }
 
 /// `linstor-db` with `args`, without inherited LINSTOR variables and with no ambient Kubernetes
-/// configuration (a test names its API server with --kubeconfig).
-fn cli_command(args: &[&str]) -> Command {
+/// configuration (a test names its API server with --kubeconfig), not started yet.
+pub fn cli_command(args: &[&str]) -> Command {
     let mut command = Command::new(linstor_db_bin());
     for (key, _) in std::env::vars() {
         if key.starts_with("LINSTOR") {
@@ -229,6 +351,22 @@ pub struct PrivateKubeApiServer {
     /// The server.
     pub server: KubeApiServer,
     dir: PathBuf,
+}
+
+impl PrivateKubeApiServer {
+    /// The PID of the kube-apiserver (`apiserver`) or of its etcd (`etcd`), for fault tests.
+    pub fn pid(&self, which: &str) -> u32 {
+        let key = match which {
+            "apiserver" => "KUBE_TEST_APISERVER_PID=",
+            "etcd" => "KUBE_TEST_ETCD_PID=",
+            other => panic!("no process {other}"),
+        };
+        let env = std::fs::read_to_string(self.dir.join("env")).expect("start.sh writes an env file");
+        env.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a PID in the env file")
+    }
 }
 
 impl Drop for PrivateKubeApiServer {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import threading
 from typing import Any, Callable, Optional, Union
@@ -52,7 +53,10 @@ class Context:
 
     ``config_dir`` is the directory holding linstor.toml (etcd TLS, credentials, prefix; the store when a
     job's address is None); ``kubeconfig`` and ``kube_context`` select the Kubernetes API for ``k8s``
-    stores (default: $KUBECONFIG, ~/.kube/config, in-cluster).
+    stores (default: $KUBECONFIG, ~/.kube/config, in-cluster). ``retry_timeout`` is how many seconds
+    a job keeps retrying a store that fails with transient errors (an etcd member down, a leader
+    election, an API server that does not answer) without any request succeeding (default 180;
+    rounded up to whole seconds).
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class Context:
         config_dir: Optional[PathLike] = None,
         kubeconfig: Optional[PathLike] = None,
         kube_context: Optional[str] = None,
+        retry_timeout: Optional[float] = None,
     ):
         self._lib = library()
         self._lock = threading.Lock()
@@ -74,6 +79,10 @@ class Context:
             ):
                 if value is not None:
                     self._check(setter(self._handle, _c_string(value)))
+            if retry_timeout is not None:
+                if retry_timeout <= 0:
+                    raise ValueError("retry_timeout must be positive (seconds)")
+                self._check(self._lib.lsdb_context_set_retry_timeout(self._handle, math.ceil(retry_timeout)))
         except BaseException:
             self.close()
             raise

@@ -24,6 +24,7 @@ _SIGNATURES = {
     "lsdb_context_set_config_dir": ([_ctx, _str], _status),
     "lsdb_context_set_kubeconfig": ([_ctx, _str], _status),
     "lsdb_context_set_kube_context": ([_ctx, _str], _status),
+    "lsdb_context_set_retry_timeout": ([_ctx, ctypes.c_uint64], _status),
     "lsdb_context_set_progress": ([_ctx, PROGRESS_CALLBACK, ctypes.c_void_p], _status),
     "lsdb_context_cancel": ([_ctx], _status),
     "lsdb_context_reset_cancel": ([_ctx], _status),

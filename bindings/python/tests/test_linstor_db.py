@@ -72,7 +72,10 @@ def test_target_not_empty_is_refused_with_its_message(etcd, etcd_context):
 
 
 def test_errors_are_exceptions_per_code(tmp_path):
-    with Context() as ctx:
+    with pytest.raises(ValueError, match="retry_timeout"):
+        Context(retry_timeout=0)
+    # Connecting tries each endpoint once, whatever the retry timeout.
+    with Context(retry_timeout=2) as ctx:
         with pytest.raises(ConnectError, match="cannot connect to etcd at 127.0.0.1:1"):
             ctx.info("etcd://127.0.0.1:1")
         with pytest.raises(InvalidStoreError, match="unknown scheme"):

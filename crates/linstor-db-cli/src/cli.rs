@@ -32,6 +32,11 @@ pub struct Global {
     /// Kubeconfig context for `k8s` stores (default: the current context).
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// Give up on a store after it failed this long without any request succeeding (an etcd without
+    /// quorum, a stopped API server); until then transient errors are retried, on the other etcd
+    /// endpoints too. Seconds, or with a unit: 90s, 5m, 1h, 2m30s.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "3m", value_parser = parse_duration)]
+    pub retry_timeout: std::time::Duration,
     /// Output format of results.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -232,4 +237,50 @@ pub struct GenerateArgs {
     /// Overwrite a target store that already holds a LINSTOR database.
     #[arg(long)]
     pub replace: bool,
+}
+
+/// `90`, `90s`, `5m`, `1h`, `2m30s`: a positive duration.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let invalid = || format!("'{text}' is not a duration; use seconds or a number with a unit: 90s, 5m, 1h, 2m30s");
+    let trimmed = text.trim();
+    if let Ok(secs) = trimmed.parse::<u64>() {
+        return (secs > 0).then(|| std::time::Duration::from_secs(secs)).ok_or_else(invalid);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in trimmed.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(invalid()),
+        };
+        let value: u64 = number.parse().map_err(|_| invalid())?;
+        total = value.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(invalid)?;
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(invalid());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m30s"), Ok(Duration::from_secs(150)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "0", "0s", "5x", "m", "3m2", "-1"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -111,6 +111,7 @@ fn connection(global: &Global, config: DbConfig) -> Connection {
         kubeconfig: global.kubeconfig.clone(),
         kube_context: global.context.clone(),
         config_dir: global.config_directory.clone(),
+        retry_timeout: Some(global.retry_timeout),
     }
 }
 

@@ -36,7 +36,7 @@ pub struct DbConfig {
     pub etcd_prefix_raw: String,
     /// `[db.etcd] ops_per_transaction`.
     pub etcd_ops_per_transaction: usize,
-    /// `[db.k8s] request_retries`.
+    /// `[db.k8s] request_retries`: LINSTOR's; linstor-db retries until its retry timeout instead.
     pub k8s_request_retries: u32,
     /// `[db.k8s] max_rollback_entries`.
     pub k8s_max_rollback_entries: u32,

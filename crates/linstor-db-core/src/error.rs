@@ -195,6 +195,20 @@ pub enum Error {
         #[source]
         source: Box<etcd_client::Error>,
     },
+    /// A store kept failing with transient errors (unreachable, no leader, no answer) for longer
+    /// than the retry timeout without any request succeeding.
+    #[error("gave up on {store}: no request succeeded for {stalled} (--retry-timeout {timeout}); the last error: {source}. Check that the store runs and is reachable (for etcd: that a quorum of its members runs), or allow more time with --retry-timeout")]
+    StoreUnavailable {
+        /// The store.
+        store: String,
+        /// How long nothing succeeded.
+        stalled: String,
+        /// The retry timeout.
+        timeout: String,
+        /// The last failure.
+        #[source]
+        source: Box<Error>,
+    },
     /// Connecting to the Kubernetes API failed (configuration or reachability).
     #[cfg(feature = "k8s")]
     #[error("cannot connect to the Kubernetes API{server}: {source}. Check KUBECONFIG / --kubeconfig and --context, or run inside the cluster with a service account")]

@@ -191,6 +191,11 @@ fn invalid(address: &str, reason: &str) -> Error {
     Error::InvalidStore { address: address.to_owned(), reason: reason.to_owned() }
 }
 
+/// How long a store may fail with transient errors, without any request succeeding, before a job
+/// gives up: long enough for an etcd leader election or an API server restart, short enough that an
+/// unattended job ends with an error rather than hanging.
+pub const DEFAULT_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// Everything needed to talk to one etcd store: endpoints from the address, the rest from `linstor.toml`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EtcdSettings {
@@ -208,6 +213,9 @@ pub struct EtcdSettings {
     pub client_identity: Option<(PathBuf, PathBuf)>,
     /// Password of the client key, if encrypted.
     pub client_key_password: Option<String>,
+    /// How long transient failures (a member down, a leader election) are retried without any
+    /// request succeeding.
+    pub retry_timeout: std::time::Duration,
 }
 
 impl EtcdSettings {
@@ -221,6 +229,7 @@ impl EtcdSettings {
             ca_certificate: config.ca_certificate.clone(),
             client_identity: config.client_certificate.clone().zip(config.client_key_pkcs8_pem.clone()),
             client_key_password: config.client_key_password.clone(),
+            retry_timeout: DEFAULT_RETRY_TIMEOUT,
         }
     }
 
@@ -240,6 +249,7 @@ impl fmt::Debug for EtcdSettings {
             .field("user", &self.credentials.as_ref().map(|(u, _)| u))
             .field("ca_certificate", &self.ca_certificate)
             .field("client_identity", &self.client_identity)
+            .field("retry_timeout", &self.retry_timeout)
             .finish_non_exhaustive()
     }
 }

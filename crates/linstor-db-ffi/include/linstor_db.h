@@ -100,7 +100,8 @@ enum lsdb_status
    */
   LSDB_STATUS_FORBIDDEN = 13,
   /**
-   * A request to etcd or to the Kubernetes API failed after connecting.
+   * A request to etcd or to the Kubernetes API failed after connecting, or the store kept failing
+   * with transient errors for longer than the retry timeout (lsdb_context_set_retry_timeout).
    */
   LSDB_STATUS_STORE_REQUEST = 14,
   /**
@@ -261,6 +262,21 @@ lsdb_status lsdb_context_set_kubeconfig(lsdb_context *ctx, const char *path);
  * `ctx` is NULL or a live context; `name` is NULL or a NUL-terminated string.
  */
 lsdb_status lsdb_context_set_kube_context(lsdb_context *ctx, const char *name);
+
+/**
+ * Sets how long a job keeps retrying a store that fails with transient errors (an etcd member down,
+ * a leader election, an API server that does not answer) without any request succeeding, in
+ * seconds; 0 restores the default (180). Then the job fails with LSDB_STATUS_STORE_REQUEST (or
+ * LSDB_STATUS_WRITE_INTERRUPTED once it wrote), saying what it waited for. While it retries, it
+ * logs what it waits for as a warning (through `tracing`, if the caller installed a subscriber).
+ *
+ * Returns LSDB_STATUS_NULL_ARGUMENT for a NULL context.
+ * Thread safety: any thread; takes effect for jobs that start afterwards.
+ *
+ * # Safety
+ * `ctx` is NULL or a live context.
+ */
+lsdb_status lsdb_context_set_retry_timeout(lsdb_context *ctx, uint64_t seconds);
 
 /**
  * Sets the progress callback of later jobs (see lsdb_progress_callback); NULL removes it.

@@ -44,6 +44,7 @@ struct Settings {
     config_dir: Option<PathBuf>,
     kubeconfig: Option<PathBuf>,
     kube_context: Option<String>,
+    retry_timeout: Option<std::time::Duration>,
     progress: Option<ProgressCallback>,
 }
 
@@ -165,6 +166,7 @@ impl Job<'_> {
             kubeconfig: self.settings.kubeconfig.clone(),
             kube_context: self.settings.kube_context.clone(),
             config_dir: self.settings.config_dir.clone(),
+            retry_timeout: self.settings.retry_timeout,
         }
     }
 
@@ -357,6 +359,26 @@ pub unsafe extern "C" fn lsdb_context_set_kube_context(ctx: *mut lsdb_context, n
     context_call(unsafe { ctx.as_ref() }, |context| {
         let name = unsafe { optional_str(name, "name") }?;
         context.settings().kube_context = name.map(str::to_owned);
+        Ok(())
+    })
+}
+
+/// Sets how long a job keeps retrying a store that fails with transient errors (an etcd member down,
+/// a leader election, an API server that does not answer) without any request succeeding, in
+/// seconds; 0 restores the default (180). Then the job fails with LSDB_STATUS_STORE_REQUEST (or
+/// LSDB_STATUS_WRITE_INTERRUPTED once it wrote), saying what it waited for. While it retries, it
+/// logs what it waits for as a warning (through `tracing`, if the caller installed a subscriber).
+///
+/// Returns LSDB_STATUS_NULL_ARGUMENT for a NULL context.
+/// Thread safety: any thread; takes effect for jobs that start afterwards.
+///
+/// # Safety
+/// `ctx` is NULL or a live context.
+#[no_mangle]
+pub unsafe extern "C" fn lsdb_context_set_retry_timeout(ctx: *mut lsdb_context, seconds: u64) -> lsdb_status {
+    // SAFETY: per the contract.
+    context_call(unsafe { ctx.as_ref() }, |context| {
+        context.settings().retry_timeout = (seconds > 0).then(|| std::time::Duration::from_secs(seconds));
         Ok(())
     })
 }

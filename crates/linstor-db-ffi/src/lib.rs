@@ -18,7 +18,7 @@ use std::ffi::c_char;
 pub use context::{
     lsdb_context, lsdb_context_cancel, lsdb_context_free, lsdb_context_last_error, lsdb_context_new,
     lsdb_context_reset_cancel, lsdb_context_set_config_dir, lsdb_context_set_kube_context, lsdb_context_set_kubeconfig,
-    lsdb_context_set_progress, lsdb_progress_callback,
+    lsdb_context_set_progress, lsdb_context_set_retry_timeout, lsdb_progress_callback,
 };
 pub use jobs::{
     lsdb_backup, lsdb_export, lsdb_generate, lsdb_import, lsdb_info, lsdb_list_backups, lsdb_migrate, lsdb_purge,

@@ -38,7 +38,8 @@ pub enum lsdb_status {
     Connect = 12,
     /// The Kubernetes API refused a request for lack of permission.
     Forbidden = 13,
-    /// A request to etcd or to the Kubernetes API failed after connecting.
+    /// A request to etcd or to the Kubernetes API failed after connecting, or the store kept failing
+    /// with transient errors for longer than the retry timeout (lsdb_context_set_retry_timeout).
     StoreRequest = 14,
     /// A file could not be opened, created or written.
     File = 15,
@@ -225,7 +226,9 @@ fn core_status(error: &CoreError) -> lsdb_status {
         }
         CoreError::WriteInterrupted { .. } => lsdb_status::WriteInterrupted,
         CoreError::EtcdConnect { .. } | CoreError::K8sConnect { .. } => lsdb_status::Connect,
-        CoreError::Etcd { .. } | CoreError::K8s { .. } => lsdb_status::StoreRequest,
+        CoreError::Etcd { .. } | CoreError::K8s { .. } | CoreError::StoreUnavailable { .. } => {
+            lsdb_status::StoreRequest
+        }
         CoreError::K8sForbidden { .. } => lsdb_status::Forbidden,
         CoreError::BackupExists { .. } | CoreError::BackupLeftovers { .. } => lsdb_status::BackupExists,
         CoreError::ControllerRunning { .. } => lsdb_status::ControllerRunning,

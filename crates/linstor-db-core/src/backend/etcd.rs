@@ -3,8 +3,20 @@
 //! Reads are paginated range reads pinned to one revision, so an export is a consistent
 //! point-in-time copy however long it takes. Writes follow LINSTOR's import: one key per column,
 //! transactions of at most `ops_per_transaction` operations, then `DBHISTORY/version`.
+//!
+//! Every request goes through `EtcdStore::call`: a transient failure (a member down, a leader
+//! election, a broken connection, no answer) is retried on the next member of the endpoint list
+//! with back-off, until a request succeeds or the store made no progress for `retry_timeout`.
+//! Retrying is safe because every write is a put of an absolute value or a range delete, issued
+//! only after the writes it depends on succeeded: an attempt that did apply before its error
+//! leaves what the retry writes again. The one write that a late copy could undo, a table's
+//! delete before its rows, is conditional on the table holding nothing newer (see
+//! [`Target::begin_table`]). Reads keep their revision, so an export stays one point-in-time copy
+//! across a failover.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +27,7 @@ use etcd_client::{
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::lock::{Holder, LOCK_RENEW, LOCK_TTL};
+use super::retry::{request_timeout, Backoff, Patience};
 use super::{Event, Source, Target};
 use crate::error::{Error, Result};
 use crate::etcd_layout::{
@@ -39,34 +52,173 @@ const TXN_BYTES: usize = 1024 * 1024;
 /// Write transactions in flight at once.
 const TXNS_IN_FLIGHT: usize = 8;
 
+/// Back-off between attempts: a leader election takes about a second with etcd's defaults.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
+
 /// A connection to one etcd cluster and LINSTOR prefix.
 #[derive(Clone)]
 pub struct EtcdStore {
     settings: EtcdSettings,
+    members: Arc<Members>,
+    patience: Patience,
+}
+
+/// One client per endpoint, connected on first use, and the endpoint requests go to. A request that
+/// fails transiently moves every later request on to the next endpoint: etcd-client's balanced
+/// channel over all endpoints keeps sending requests to a dead member ("tcp connect error").
+struct Members {
+    endpoints: Vec<String>,
+    options: ConnectOptions,
+    clients: Mutex<Vec<Option<Member>>>,
+    current: AtomicUsize,
+}
+
+/// The clients of one endpoint.
+#[derive(Clone)]
+struct Member {
     kv: KvClient,
     lease: LeaseClient,
 }
 
+impl Members {
+    /// The clients of endpoint `index`; connecting authenticates when credentials are set.
+    async fn client(&self, index: usize) -> std::result::Result<Member, etcd_client::Error> {
+        if let Some(member) = self.lock().get(index).cloned().flatten() {
+            return Ok(member);
+        }
+        let endpoint =
+            self.endpoints.get(index).ok_or_else(|| etcd_client::Error::InvalidArgs("no endpoint".into()))?;
+        let client = Client::connect([endpoint], Some(self.options.clone())).await?;
+        let kv = client.kv_client().max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX);
+        let member = Member { kv, lease: client.lease_client() };
+        if let Some(slot) = self.lock().get_mut(index) {
+            *slot = Some(member.clone());
+        }
+        Ok(member)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Member>>> {
+        // Cached clients stay usable even if a holder panicked.
+        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Endpoint `failed` failed transiently: requests go to the next one, unless another request
+    /// already moved them on. Returns the endpoint now in use.
+    fn move_on(&self, failed: usize) -> usize {
+        let next = (failed + 1) % self.endpoints.len().max(1);
+        match self.current.compare_exchange(failed, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => next,
+            Err(current) => current,
+        }
+    }
+}
+
 impl EtcdStore {
-    /// Connects and checks that etcd answers.
+    /// Connects and checks that etcd answers, trying each endpoint once in turn.
     pub async fn connect(settings: EtcdSettings) -> Result<EtcdStore> {
-        let endpoints = settings.endpoints.join(",");
-        let connect_error =
-            |source: etcd_client::Error| Error::EtcdConnect { endpoints: endpoints.clone(), source: Box::new(source) };
-        let mut options =
-            ConnectOptions::new().with_connect_timeout(Duration::from_secs(10)).with_timeout(Duration::from_secs(60));
+        // Keep-alive pings notice a member that stopped answering on an open connection; requiring
+        // a leader makes a member cut off from its quorum fail at once instead of hanging.
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_timeout(request_timeout(settings.retry_timeout))
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
+            .with_require_leader(true);
         if let Some((user, password)) = &settings.credentials {
             options = options.with_user(user.clone(), password.clone());
         }
         if let Some(tls) = tls_options(&settings)? {
             options = options.with_tls(tls);
         }
-        let client = Client::connect(&settings.endpoints, Some(options)).await.map_err(connect_error)?;
-        let mut kv = client.kv_client().max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX);
-        // The client connects lazily: one read proves the address, TLS and credentials.
-        let probe = format!("{}{DB_VERSION_KEY}", settings.prefix());
-        kv.get(probe, Some(GetOptions::new().with_count_only())).await.map_err(connect_error)?;
-        Ok(EtcdStore { settings, kv, lease: client.lease_client() })
+        let members = Members {
+            endpoints: settings.endpoints.clone(),
+            options,
+            clients: Mutex::new(vec![None; settings.endpoints.len()]),
+            current: AtomicUsize::new(0),
+        };
+        let patience = Patience::new(settings.retry_timeout);
+        let store = EtcdStore { settings, members: Arc::new(members), patience };
+        // Clients connect lazily: one read proves the address, TLS and credentials.
+        let probe = format!("{}{DB_VERSION_KEY}", store.settings.prefix());
+        let connect_error =
+            |source| Error::EtcdConnect { endpoints: store.settings.endpoints.join(","), source: Box::new(source) };
+        let mut last = etcd_client::Error::InvalidArgs("no endpoint".into());
+        for index in 0..store.members.endpoints.len() {
+            let attempt = async {
+                let mut kv = store.members.client(index).await?.kv;
+                kv.get(probe.as_str(), Some(GetOptions::new().with_count_only())).await
+            };
+            match attempt.await {
+                Ok(_) => {
+                    store.members.current.store(index, Ordering::Relaxed);
+                    return Ok(store);
+                }
+                // A member down: the next may answer.
+                Err(e) if transient(&e) => last = e,
+                // Refused credentials or TLS: every member would say the same.
+                Err(e) => return Err(connect_error(e)),
+            }
+        }
+        Err(connect_error(last))
+    }
+
+    /// Runs `request` on the endpoint in use; a transient failure is retried on the next endpoint
+    /// after a back-off, until the store made no progress for `retry_timeout`. `request` is called
+    /// once per attempt, so it must build its request afresh (the values are moved into the call).
+    async fn call<T, F, Fut>(&self, operation: &'static str, what: &str, mut request: F) -> Result<T>
+    where
+        F: FnMut(KvClient) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        self.call_member(operation, what, |member| request(member.kv)).await
+    }
+
+    /// [`Self::call`] with every client of the member (leases).
+    async fn call_member<T, F, Fut>(&self, operation: &'static str, what: &str, mut request: F) -> Result<T>
+    where
+        F: FnMut(Member) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let since = tokio::time::Instant::now();
+        let mut backoff = Backoff::new(FIRST_RETRY_DELAY, MAX_RETRY_DELAY);
+        loop {
+            let member = self.members.current.load(Ordering::Relaxed);
+            let outcome = match self.members.client(member).await {
+                Ok(clients) => request(clients).await,
+                Err(e) => Err(e),
+            };
+            let error = match outcome {
+                Ok(value) => {
+                    self.patience.progressed();
+                    return Ok(value);
+                }
+                Err(error) => error,
+            };
+            let retry = transient(&error);
+            let message = error.to_string();
+            let failure = Error::Etcd { operation, prefix: what.to_owned(), source: Box::new(error) };
+            if !retry {
+                return Err(failure);
+            }
+            let left = match self.patience.left(since) {
+                Ok(left) => left,
+                Err(stalled) => return Err(self.patience.gave_up(self.describe(), stalled, failure)),
+            };
+            let next = self.members.move_on(member);
+            let endpoints = &self.members.endpoints;
+            self.patience.warn(
+                || {
+                    format!(
+                        "waiting for etcd: {operation} under '{what}' at {} failed ({message}); retrying at {}",
+                        endpoints.get(member).map_or("?", String::as_str),
+                        endpoints.get(next).map_or("?", String::as_str)
+                    )
+                },
+                left,
+            );
+            tracing::debug!(operation, what, member, next, error = %message, "retrying");
+            tokio::time::sleep(backoff.delay(left)).await;
+        }
     }
 
     /// The settings in use.
@@ -105,10 +257,18 @@ impl EtcdStore {
     /// Deletes every key under the LINSTOR prefix; returns how many were deleted.
     pub async fn delete_prefix(&mut self) -> Result<i64> {
         let prefix = self.settings.prefix();
-        let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(&prefix));
-        let response =
-            self.kv.delete(prefix.clone(), Some(options)).await.map_err(self.etcd_error("delete", &prefix))?;
+        let response = self.delete_range("delete", &prefix).await?;
         Ok(response.deleted())
+    }
+
+    /// Deletes every key starting with `start` (idempotent, so retried like a read).
+    async fn delete_range(&self, operation: &'static str, start: &str) -> Result<etcd_client::DeleteResponse> {
+        let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(start));
+        self.call(operation, start, |mut kv| {
+            let options = options.clone();
+            async move { kv.delete(start, Some(options)).await }
+        })
+        .await
     }
 
     fn etcd_error(&self, operation: &'static str, prefix: &str) -> impl Fn(etcd_client::Error) -> Error {
@@ -119,7 +279,13 @@ impl EtcdStore {
     /// Runs range reads as one transaction, so they see one revision and cost one round trip.
     async fn read_txn(&mut self, reads: Vec<(Vec<u8>, GetOptions)>, what: &str) -> Result<(i64, Vec<GetResponse>)> {
         let ops = reads.into_iter().map(|(key, options)| TxnOp::get(key, Some(options))).collect::<Vec<_>>();
-        let response = self.kv.txn(Txn::new().and_then(ops)).await.map_err(self.etcd_error("read", what))?;
+        let txn = Txn::new().and_then(ops);
+        let response = self
+            .call("read", what, |mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await?;
         let revision = response.header().map_or(0, |h| h.revision());
         let gets = response
             .op_responses()
@@ -133,8 +299,12 @@ impl EtcdStore {
     }
 
     async fn count(&mut self, start: &str) -> Result<i64> {
-        let response = self.kv.get(start, Some(count_options(start))).await.map_err(self.etcd_error("read", start))?;
-        Ok(response.count())
+        Ok(self.count_response(start).await?.count())
+    }
+
+    /// Counts the keys starting with `start`; the answer's header holds the current revision.
+    async fn count_response(&self, start: &str) -> Result<GetResponse> {
+        self.call("read", start, |mut kv| async move { kv.get(start, Some(count_options(start))).await }).await
     }
 
     /// What the prefix holds: the stored version, an unfinished import, a rollback journal, key count.
@@ -195,14 +365,54 @@ impl EtcdStore {
                     result?;
                 }
             }
-            let mut kv = self.kv.clone();
-            let error = self.etcd_error("write", &prefix);
-            in_flight.push(async move { kv.txn(Txn::new().and_then(batch)).await.map(|_| ()).map_err(error) });
+            let store = self.clone();
+            let prefix = prefix.clone();
+            let txn = Txn::new().and_then(batch);
+            in_flight.push(async move {
+                store
+                    .call("write", &prefix, |mut kv| {
+                        let txn = txn.clone();
+                        async move { kv.txn(txn).await }
+                    })
+                    .await
+                    .map(|_| ())
+            });
         }
         while let Some(result) = in_flight.next().await {
             result?;
         }
         Ok(())
+    }
+}
+
+/// Whether a failed request may succeed when sent again, to this member or another: the member is
+/// unreachable or went away mid-request, has no leader, is electing one, or did not answer in time.
+fn transient(error: &etcd_client::Error) -> bool {
+    // gRPC status codes (a published standard): CANCELLED, UNKNOWN, DEADLINE_EXCEEDED,
+    // RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE.
+    const CANCELLED: i32 = 1;
+    const UNKNOWN: i32 = 2;
+    const DEADLINE_EXCEEDED: i32 = 4;
+    const RESOURCE_EXHAUSTED: i32 = 8;
+    const ABORTED: i32 = 10;
+    const INTERNAL: i32 = 13;
+    const UNAVAILABLE: i32 = 14;
+    match error {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => match status.code() as i32 {
+            DEADLINE_EXCEEDED | RESOURCE_EXHAUSTED | ABORTED | UNAVAILABLE => true,
+            // tonic reports a connection that broke mid-request as one of these, and older etcd
+            // members answer "etcdserver: leader changed" as UNKNOWN; etcd's own refusals (too
+            // many operations, compacted revision, permission) carry other codes.
+            CANCELLED | UNKNOWN | INTERNAL => {
+                let message = status.message().to_ascii_lowercase();
+                ["leader", "transport", "connect", "connection", "broken pipe", "timed out", "h2 protocol", "canceled"]
+                    .iter()
+                    .any(|word| message.contains(word))
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }
 
@@ -271,7 +481,7 @@ pub struct EtcdSource {
 }
 
 /// A range request under way.
-type PageRequest = tokio::task::JoinHandle<std::result::Result<GetResponse, etcd_client::Error>>;
+type PageRequest = tokio::task::JoinHandle<Result<GetResponse>>;
 
 struct TableRead {
     table: &'static Table,
@@ -329,9 +539,18 @@ impl EtcdSource {
     /// Sends the range request of the window `[start, end)`, to be awaited by [`Self::read_page`];
     /// so etcd serves the next page while this one is assembled.
     fn request_page(&self, (start, end): (Vec<u8>, Vec<u8>)) -> PageRequest {
-        let mut kv = self.store.kv.clone();
+        let store = self.store.clone();
+        let what = String::from_utf8_lossy(&start).into_owned();
+        // Pinned to the source's revision, so a retry on another member reads the same data.
         let options = GetOptions::new().with_range(end).with_limit(PAGE_KEYS).with_revision(self.revision);
-        tokio::spawn(async move { kv.get(start, Some(options)).await })
+        tokio::spawn(async move {
+            store
+                .call("read", &what, |mut kv| {
+                    let (start, options) = (start.clone(), options.clone());
+                    async move { kv.get(start, Some(options)).await }
+                })
+                .await
+        })
     }
 
     /// Reads the current table's next page.
@@ -345,10 +564,7 @@ impl EtcdSource {
                 self.request_page(window)
             }
         };
-        let response = request
-            .await
-            .map_err(|e| Error::Internal(format!("reading {prefix}: {e}")))?
-            .map_err(self.store.etcd_error("read", &prefix))?;
+        let response = request.await.map_err(|e| Error::Internal(format!("reading {prefix}: {e}")))??;
         self.take_page(response)
     }
 
@@ -529,11 +745,33 @@ pub struct EtcdTarget {
     lock: Option<WriterLock>,
 }
 
-/// The writer lock held: its lease, renewed by a task.
+/// The writer lock held: its lease, renewed by a task (on whichever member answers).
 struct WriterLock {
     lease: i64,
-    leases: LeaseClient,
+    store: EtcdStore,
     renew: tokio::task::JoinHandle<()>,
+}
+
+impl WriterLock {
+    fn take(store: &EtcdStore, lease: i64) -> WriterLock {
+        let renewing = store.clone();
+        let renew = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LOCK_RENEW).await;
+                let renewed = renewing
+                    .call_member("lease", WRITER_LOCK_KEY, |mut member| async move {
+                        let (mut keeper, mut answers) = member.lease.keep_alive(lease).await?;
+                        keeper.keep_alive().await?;
+                        answers.message().await
+                    })
+                    .await;
+                if let Err(e) = renewed {
+                    tracing::warn!(error = %e, "the etcd writer lock could not be renewed; it lapses unless renewed again");
+                }
+            }
+        });
+        WriterLock { lease, store: store.clone(), renew }
+    }
 }
 
 impl Drop for WriterLock {
@@ -541,10 +779,12 @@ impl Drop for WriterLock {
     /// failure; the in-progress marker stays. Should the revocation not run, the lease lapses.
     fn drop(&mut self) {
         self.renew.abort();
-        let (mut leases, lease) = (self.leases.clone(), self.lease);
+        let (store, lease) = (self.store.clone(), self.lease);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let _ = leases.revoke(lease).await;
+                let _ = store
+                    .call_member("lease", WRITER_LOCK_KEY, |mut member| async move { member.lease.revoke(lease).await })
+                    .await;
             });
         }
     }
@@ -564,12 +804,12 @@ impl EtcdTarget {
         let prefix = self.store.settings.prefix();
         let (lock_key, version_key) = (format!("{prefix}{WRITER_LOCK_KEY}"), format!("{prefix}{DB_VERSION_KEY}"));
         let holder = Holder::this_process();
+        let ttl = LOCK_TTL.as_secs() as i64;
+        // Granted twice by a retry, the unused lease lapses on its own.
         let lease = self
             .store
-            .lease
-            .grant(LOCK_TTL.as_secs() as i64, None)
-            .await
-            .map_err(self.store.etcd_error("lease", &lock_key))?
+            .call_member("lease", &lock_key, |mut member| async move { member.lease.grant(ttl, None).await })
+            .await?
             .id();
         let (version_revision, lock_revision) = self.seen;
         let compares = vec![
@@ -582,14 +822,21 @@ impl EtcdTarget {
             TxnOp::put(version_key, BLOCKING_DB_VERSION.to_owned(), None),
         ];
         let txn = Txn::new().when(compares).and_then(ops).or_else(vec![TxnOp::get(lock_key.clone(), None)]);
-        let response = self.store.kv.txn(txn).await.map_err(self.store.etcd_error("write", &prefix))?;
+        let response = self
+            .store
+            .call("write", &prefix, |mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await?;
         let found = response.op_responses().into_iter().find_map(|op| match op {
             TxnOpResponse::Get(get) => get.kvs().first().and_then(|kv| kv.value_str().ok()).map(Holder::parse),
             _ => None,
         });
         // A retried transaction that had applied finds this job's own record.
         if !response.succeeded() && found.as_ref() != Some(&holder) {
-            let _ = self.store.lease.revoke(lease).await;
+            let _ =
+                self.store.call_member("lease", &lock_key, |mut m| async move { m.lease.revoke(lease).await }).await;
             return Err(match found {
                 Some(other) => Error::TargetLocked {
                     store: self.store.describe(),
@@ -602,21 +849,11 @@ impl EtcdTarget {
                 },
             });
         }
-        let (mut keeper, mut answers) =
-            self.store.lease.keep_alive(lease).await.map_err(self.store.etcd_error("lease", &lock_key))?;
-        let renew = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(LOCK_RENEW).await;
-                if keeper.keep_alive().await.is_err() || answers.message().await.is_err() {
-                    tracing::warn!("the etcd writer lock could not be renewed; it lapses unless renewed again");
-                }
-            }
-        });
-        self.lock = Some(WriterLock { lease, leases: self.store.lease.clone(), renew });
+        self.lock = Some(WriterLock::take(&self.store, lease));
         Ok(())
     }
 
-    /// The marker and the blocking version, in one transaction (the lock is held already).
+    /// The marker and the blocking version, in one transaction (after a failed verification).
     async fn put_marker(&mut self) -> Result<()> {
         let prefix = self.store.settings.prefix();
         self.store
@@ -705,20 +942,34 @@ impl Target for EtcdTarget {
         self.lock_and_mark().await?;
         // A left-over LINSTOR journal would be replayed over the imported data at the next start.
         let rollback = format!("{}{ROLLBACK_DIR}", self.store.settings.prefix_raw);
-        let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(&rollback));
-        self.store
-            .kv
-            .delete(rollback.clone(), Some(options))
-            .await
-            .map_err(self.store.etcd_error("delete", &rollback))?;
+        self.store.delete_range("delete", &rollback).await?;
         Ok(())
     }
 
     async fn begin_table(&mut self, table: &'static Table) -> Result<()> {
-        // LINSTOR's import truncates exactly the tables present in the file.
+        // LINSTOR's import truncates exactly the tables present in the file. A late copy of this
+        // delete (sent to a member that stalled, and applied after its retry succeeded elsewhere)
+        // must not remove the rows written next: it applies only while no key of the table is
+        // newer than now.
         let start = table_prefix(&self.store.settings.prefix(), table);
-        let options = etcd_client::DeleteOptions::new().with_range(prefix_range_end(&start));
-        self.store.kv.delete(start.clone(), Some(options)).await.map_err(self.store.etcd_error("delete", &start))?;
+        let end = prefix_range_end(&start);
+        let header = self.store.count_response(&start).await?.header().cloned();
+        let now = header.map_or(0, |h| h.revision());
+        let txn = Txn::new()
+            .when([Compare::mod_revision(start.clone(), CompareOp::Less, now + 1).with_range(end.clone())])
+            .and_then([TxnOp::delete(start.clone(), Some(etcd_client::DeleteOptions::new().with_range(end)))]);
+        let response = self
+            .store
+            .call("delete", &start, |mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+            .await?;
+        if !response.succeeded() {
+            return Err(Error::Refused(format!(
+                "keys under {start} changed while this import cleared them: something else writes this prefix (a running LINSTOR controller?). Stop it, then run the same command again with --replace"
+            )));
+        }
         self.wrote_access_types |= table.name == "SEC_ACCESS_TYPES";
         Ok(())
     }

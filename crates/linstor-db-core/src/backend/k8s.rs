@@ -4,6 +4,11 @@
 //! Reads page through each table with `limit`/`continue` (each table is one consistent list).
 //! Writes apply LINSTOR's CRDs with server-side apply, create custom resources with bounded
 //! concurrency and retries, and set `LinstorVersion` last.
+//!
+//! Every request goes through `K8sStore::retry`: throttling, server errors, broken connections and
+//! requests without an answer in time (a paused or partitioned API server keeps
+//! its connections open) are retried with back-off until the API server made no progress for
+//! `retry_timeout`.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -21,8 +26,8 @@ use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
 
 use super::lock::{Holder, LOCK_RENEW, LOCK_TTL};
+use super::retry::{human, request_timeout, Backoff, Patience};
 use super::{Event, Source, Target};
-use crate::config::DbConfig;
 use crate::error::{Error, Result};
 use crate::export::{now_ms, ExportMeta};
 use crate::k8s_layout::{
@@ -41,10 +46,6 @@ pub const IMPORT_MARKER_ANNOTATION: &str = "linstor-db/import-in-progress";
 /// Annotation on `LinstorVersion` naming the job that writes the cluster now ([`super::lock`]),
 /// renewed while it writes. LINSTOR never reads it.
 pub const WRITER_ANNOTATION: &str = "linstor-db/writer";
-/// How long transient errors are retried, whatever `request_retries` says: a busy API server's etcd
-/// answers "request timed out" for 10 s and more (seen while writing 1M rows), and giving up then
-/// would leave a half-written import.
-const RETRY_PATIENCE: Duration = Duration::from_secs(60);
 /// `LinstorVersion.spec.version` while an import runs.
 pub const BLOCKING_K8S_VERSION: i64 = -1;
 
@@ -55,21 +56,23 @@ pub struct K8sSettings {
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context; `None` uses the current one.
     pub context: Option<String>,
-    /// Retries of a failed request (429, 5xx, connection errors); `[db.k8s] request_retries`.
-    pub request_retries: u32,
+    /// How long failing requests (429, 5xx, connection errors, no answer) are retried without any
+    /// request succeeding. A busy API server's etcd answers "request timed out" for 10 s and more
+    /// (seen while writing 1M rows), so this is minutes, not LINSTOR's `[db.k8s] request_retries`.
+    pub retry_timeout: Duration,
     /// Requests in flight while writing.
     pub concurrency: usize,
     /// Objects per list page.
     pub page_size: u32,
 }
 
-impl K8sSettings {
-    /// Settings with the `[db.k8s]` options of `config`.
-    pub fn new(config: &DbConfig) -> K8sSettings {
+impl Default for K8sSettings {
+    /// The inferred configuration, [`crate::store::DEFAULT_RETRY_TIMEOUT`].
+    fn default() -> K8sSettings {
         K8sSettings {
             kubeconfig: None,
             context: None,
-            request_retries: config.k8s_request_retries.max(3),
+            retry_timeout: crate::store::DEFAULT_RETRY_TIMEOUT,
             concurrency: 32,
             page_size: 500,
         }
@@ -82,6 +85,7 @@ pub struct K8sStore {
     client: Client,
     settings: K8sSettings,
     server: String,
+    patience: Patience,
 }
 
 /// What the cluster holds of LINSTOR's bookkeeping.
@@ -140,10 +144,18 @@ impl K8sStore {
                 .await
                 .map_err(|e| config_error("no Kubernetes configuration found".into(), e.to_string()))?,
         };
+        let mut config = config;
+        // Without a read timeout a request to a stopped server waits for ever on its open connection.
+        // Counted from when the request was written, not from when its pooled connection went idle.
+        let timeout = request_timeout(settings.retry_timeout);
+        config.read_timeout = Some(timeout);
+        config.reset_reader_on_write = true;
+        config.connect_timeout = Some(config.connect_timeout.map_or(timeout, |t| t.min(timeout)));
         let server = config.cluster_url.to_string();
         let client = Client::try_from(config).map_err(connect_error(format!(" at {server}")))?;
         client.apiserver_version().await.map_err(connect_error(format!(" at {server}")))?;
-        Ok(K8sStore { client, settings, server })
+        let patience = Patience::new(settings.retry_timeout);
+        Ok(K8sStore { client, settings, server, patience })
     }
 
     fn describe(&self) -> String {
@@ -195,38 +207,55 @@ impl K8sStore {
         Api::all(self.client.clone())
     }
 
-    /// Runs `call` with retries and exponential backoff on 429, 5xx and connection errors.
+    /// Runs `call`, retrying 429, 5xx, connection errors and requests without an answer with
+    /// exponential back-off until the API server made no progress for `retry_timeout`. An answer
+    /// that is an API error (404, 409, …) counts as progress: the server works.
     pub(crate) async fn retry<T, F, Fut>(&self, verb: &'static str, resource: &str, mut call: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = kube::Result<T>>,
     {
-        let mut delay = Duration::from_millis(100);
-        let mut attempt = 0;
-        let patience = tokio::time::Instant::now() + RETRY_PATIENCE;
+        let since = tokio::time::Instant::now();
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
-            match call().await {
-                Ok(value) => return Ok(value),
-                Err(e)
-                    if transient(&e)
-                        && (attempt < self.settings.request_retries || tokio::time::Instant::now() < patience) =>
-                {
-                    attempt += 1;
-                    tracing::debug!(verb, resource, attempt, error = %e, "retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+            let error = match call().await {
+                Ok(value) => {
+                    self.patience.progressed();
+                    return Ok(value);
                 }
-                Err(e) => return Err(api_error(verb, resource, e)),
-            }
+                Err(e) if !transient(&e) => {
+                    if matches!(e, kube::Error::Api(_)) {
+                        self.patience.progressed();
+                    }
+                    return Err(api_error(verb, resource, e));
+                }
+                Err(e) => e,
+            };
+            let cause = if is_timeout(&error) {
+                format!("no answer for {}", human(request_timeout(self.settings.retry_timeout)))
+            } else {
+                error.to_string()
+            };
+            let left = match self.patience.left(since) {
+                Ok(left) => left,
+                Err(stalled) => {
+                    return Err(self.patience.gave_up(self.describe(), stalled, api_error(verb, resource, error)))
+                }
+            };
+            let server = self.server.trim_end_matches('/');
+            self.patience.warn(|| format!("waiting for the API server at {server} ({verb} {resource}): {cause}"), left);
+            tracing::debug!(verb, resource, error = %error, "retrying");
+            tokio::time::sleep(backoff.delay(left)).await;
         }
     }
 
     async fn state(&self) -> Result<ClusterState> {
         let versions = self.special_api("LinstorVersion", "linstorversion");
-        let version_cr = match versions.get_opt(LINSTOR_VERSION_NAME).await {
+        // No CRD (404) reads as no LINSTOR database.
+        let version_cr = match self.retry("get", "linstorversion", || versions.get_opt(LINSTOR_VERSION_NAME)).await {
             Ok(cr) => cr,
-            Err(e) if is_status(&e, 404) => None,
-            Err(e) => return Err(api_error("get", "linstorversion", e)),
+            Err(Error::K8s { source, .. }) if is_status(&source, 404) => None,
+            Err(e) => return Err(e),
         };
         let version = version_cr.as_ref().and_then(|cr| cr.data.pointer("/spec/version")).and_then(Json::as_i64);
         let annotation = |name: &str| {
@@ -234,10 +263,12 @@ impl K8sStore {
         };
         let (marker, writer) = (annotation(IMPORT_MARKER_ANNOTATION), annotation(WRITER_ANNOTATION));
         let resource_version = version_cr.as_ref().and_then(|cr| cr.metadata.resource_version.clone());
-        let rollbacks = match self.special_api("Rollback", "rollback").list(&ListParams::default().limit(1)).await {
+        let rollback = self.special_api("Rollback", "rollback");
+        let one = ListParams::default().limit(1);
+        let rollbacks = match self.retry("list", "rollback", || rollback.list(&one)).await {
             Ok(list) => list.items.len(),
-            Err(e) if is_status(&e, 404) => 0,
-            Err(e) => return Err(api_error("list", "rollback", e)),
+            Err(Error::K8s { source, .. }) if is_status(&source, 404) => 0,
+            Err(e) => return Err(e),
         };
         Ok(ClusterState { version, marker, writer: writer.as_deref().map(Holder::parse), resource_version, rollbacks })
     }
@@ -425,8 +456,25 @@ fn transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => status.code == 429 || status.code >= 500,
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,
-        _ => false,
+        // A connection that broke while the answer was read.
+        other => io_error_in(other).is_some(),
     }
+}
+
+/// The request got no answer within the client's read or connect timeout.
+fn is_timeout(error: &kube::Error) -> bool {
+    io_error_in(error).is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+}
+
+fn io_error_in(error: &kube::Error) -> Option<&std::io::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 pub(crate) fn api_error(verb: &'static str, resource: &str, error: kube::Error) -> Error {
@@ -763,10 +811,8 @@ impl K8sTarget {
         let mut newer = Vec::new();
         for table in &version.schema().tables {
             let name = table.crd_name();
-            let crd = match api.get_opt(&name).await {
-                Ok(crd) => crd,
-                Err(e) => return Err(api_error("get", &format!("customresourcedefinition {name}"), e)),
-            };
+            let crd =
+                self.store.retry("get", &format!("customresourcedefinition {name}"), || api.get_opt(&name)).await?;
             let stored = crd.and_then(|c| c.status).and_then(|s| s.stored_versions).unwrap_or_default();
             // Versions before v1-19-1 are older, not newer: they are handled by `recreate_if_obsolete`.
             for v in stored {
@@ -919,6 +965,15 @@ mod tests {
         for code in [400, 403, 404, 409, 422] {
             assert!(!transient(&status(code)), "{code}");
         }
+    }
+
+    #[test]
+    fn a_request_without_an_answer_is_retried_and_told_as_such() {
+        let timed_out = kube::Error::Service(Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)));
+        assert!(transient(&timed_out) && is_timeout(&timed_out));
+        let reset = kube::Error::Service(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+        assert!(transient(&reset) && !is_timeout(&reset));
+        assert!(!is_timeout(&status(504)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod file;
 pub mod lock;
+pub(crate) mod retry;
 pub mod sorted;
 
 #[cfg(feature = "etcd")]
@@ -98,6 +99,9 @@ pub struct Connection {
     pub kube_context: Option<String>,
     /// The directory of `linstor.toml` the user named (`-c`), for the commands messages print.
     pub config_dir: Option<std::path::PathBuf>,
+    /// How long a store may fail with transient errors without any request succeeding;
+    /// `None`: [`crate::store::DEFAULT_RETRY_TIMEOUT`].
+    pub retry_timeout: Option<std::time::Duration>,
 }
 
 impl Connection {
@@ -106,8 +110,14 @@ impl Connection {
         Connection { config, ..Connection::default() }
     }
 
+    /// The retry timeout in effect.
+    pub fn retry_timeout(&self) -> std::time::Duration {
+        self.retry_timeout.unwrap_or(crate::store::DEFAULT_RETRY_TIMEOUT)
+    }
+
     /// The `linstor-db` command line with `args` that reaches the same stores as this connection
-    /// (`-c`, `--kubeconfig`, `--context`), quoted for a POSIX shell: it runs as printed.
+    /// (`-c`, `--kubeconfig`, `--context`, `--retry-timeout`), quoted for a POSIX shell: it runs as
+    /// printed.
     pub fn command(&self, args: &[&str]) -> String {
         let mut words = vec!["linstor-db".to_owned()];
         let mut option = |flag: &str, value: Option<String>| {
@@ -118,6 +128,11 @@ impl Connection {
         option("-c", self.config_dir.as_ref().map(|d| d.display().to_string()));
         option("--kubeconfig", self.kubeconfig.as_ref().map(|k| k.display().to_string()));
         option("--context", self.kube_context.clone());
+        let retry_timeout = self.retry_timeout().as_secs();
+        option(
+            "--retry-timeout",
+            (retry_timeout != crate::store::DEFAULT_RETRY_TIMEOUT.as_secs()).then(|| format!("{retry_timeout}s")),
+        );
         words.extend(args.iter().map(|a| shell_quote(a)));
         words.join(" ")
     }
@@ -127,7 +142,8 @@ impl Connection {
         k8s::K8sSettings {
             kubeconfig: self.kubeconfig.clone(),
             context: self.kube_context.clone(),
-            ..k8s::K8sSettings::new(&self.config)
+            retry_timeout: self.retry_timeout(),
+            ..k8s::K8sSettings::default()
         }
     }
 }
@@ -176,7 +192,10 @@ impl<'a> Stores<'a> {
         if let Some((_, store)) = self.etcd.iter().find(|(e, _)| e.as_slice() == endpoints) {
             return Ok(store.clone());
         }
-        let settings = crate::store::EtcdSettings::new(endpoints.to_vec(), &self.connection.config);
+        let settings = crate::store::EtcdSettings {
+            retry_timeout: self.connection.retry_timeout(),
+            ..crate::store::EtcdSettings::new(endpoints.to_vec(), &self.connection.config)
+        };
         let store = etcd::EtcdStore::connect(settings).await?;
         self.etcd.push((endpoints.to_vec(), store.clone()));
         Ok(store)
