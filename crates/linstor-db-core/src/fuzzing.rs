@@ -204,6 +204,26 @@ pub fn backup_tar(data: &[u8]) -> Result<()> {
     backup_file(&compressed.map_err(|source| Error::File { action: "write", path: "fuzz.tar.gz".into(), source })?)
 }
 
+/// Secrets as `kubectl get secrets -o yaml` (or the API, in JSON) shows them: `backup list` over them,
+/// which classifies every scheme, parses our markers' manifests and annotations, and checks the parts
+/// of each backup (count, bytes, SHA-256, gaps, orphans) as the restore of `secret://` relies on.
+#[cfg(feature = "k8s")]
+pub fn secret_list(data: &[u8]) -> Result<()> {
+    use k8s_openapi::api::core::v1::Secret;
+
+    let corrupt = |detail: String| Error::CorruptBackup { what: "fuzz".into(), detail };
+    let text = std::str::from_utf8(data).map_err(|e| corrupt(e.to_string()))?;
+    let document: Json = serde_yaml::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+    // What the API server would not return as a Secret is not one.
+    let secrets: Vec<Secret> =
+        objects_of(document).into_iter().filter_map(|o| serde_json::from_value(o).ok()).collect();
+    let listings = crate::backend::secret::backup_listings("fuzz", &secrets, k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+    match listings.iter().find(|l| !l.complete && !l.note.is_empty()) {
+        Some(l) => Err(corrupt(l.note.clone())),
+        None => Ok(()),
+    }
+}
+
 /// A fuzz entry.
 pub type Entry = fn(&[u8]) -> Result<()>;
 
@@ -221,4 +241,6 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("backup_yaml", backup_file),
     #[cfg(feature = "runtime")]
     ("backup_tar", backup_tar),
+    #[cfg(feature = "k8s")]
+    ("secret_list", secret_list),
 ];

@@ -3,6 +3,9 @@
 //! and the inputs that once crashed a target, fixed since (`fuzz/regressions/<target>/`). A panic
 //! fails the test; long fuzz runs are `scripts/fuzz.sh`.
 
+// A test may unwrap: a panic is how it fails.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use linstor_db_core::fuzzing::TARGETS;
