@@ -40,6 +40,7 @@ fn every_bad_input_is_refused_with_its_reason() {
         let path_s = path.to_str().unwrap();
         match command.as_str() {
             "info" | "check" => failures.extend(refused(file, &[command, path_s], *exit, expected)),
+            "verify" => failures.extend(refused(file, &["verify", path_s, path_s], *exit, expected)),
             // Nothing listens on port 9: the file is refused before any connection is tried.
             "restore" => failures.extend(refused(
                 file,
