@@ -30,7 +30,7 @@ for target in "${targets[@]}"; do
         export CARGO_TARGET_DIR=$target_dir-k8s
     fi
     mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
-    log="fuzz/artifacts/$target/last-run.log"
+    log="fuzz/artifacts/$target/run-$(date -u +%Y%m%dT%H%M%S).log"
     echo "== $target: ${seconds}s" >&2
     # -rss_limit_mb: a parser that needs more than this for a small input is a finding (memory must
     # not grow with what an input packs); -timeout: one input taking over 10 s is one too.
