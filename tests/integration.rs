@@ -1,5 +1,6 @@
 //! Integration tests against real servers (see `support`): one test binary, modules by subject.
 
+mod bad_inputs;
 mod check;
 mod cli;
 mod etcd;

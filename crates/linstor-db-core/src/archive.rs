@@ -163,6 +163,105 @@ pub fn clean_object(object: &mut Json) {
     }
 }
 
+/// A custom resource as one YAML document (without its `---` line) that reads the same in YAML 1.1 and
+/// 1.2: every string is double-quoted. serde_yaml writes by YAML 1.2, where `no`, `on`, `y` or `1:20`
+/// are plain strings, but kubectl reads YAML 1.1 (`sigs.k8s.io/yaml`), where they are booleans and
+/// numbers: `kubectl apply -f` of a LINSTOR property `no` would send `false` and be refused.
+pub fn custom_resource_yaml(object: &Json) -> String {
+    let mut out = String::new();
+    match object {
+        Json::Object(map) => write_block(&mut out, map, 0),
+        other => {
+            write_flow(&mut out, other);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn write_block(out: &mut String, map: &Map<String, Json>, indent: usize) {
+    for (key, value) in map {
+        out.extend(std::iter::repeat_n(' ', indent));
+        if plain_key(key) {
+            out.push_str(key);
+        } else {
+            write_flow(out, &Json::String(key.clone()));
+        }
+        out.push(':');
+        match value {
+            Json::Object(inner) if !inner.is_empty() => {
+                out.push('\n');
+                write_block(out, inner, indent + 2);
+            }
+            other => {
+                out.push(' ');
+                write_flow(out, other);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// A key that reads as the same string unquoted in YAML 1.1 and 1.2 (LINSTOR's field names).
+fn plain_key(key: &str) -> bool {
+    const YAML11_WORDS: [&str; 11] = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf"];
+    key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !YAML11_WORDS.contains(&key.to_ascii_lowercase().as_str())
+}
+
+/// A value in flow style: JSON's syntax, with YAML's double-quoted escapes (YAML allows fewer raw
+/// characters than JSON: not DEL, the C1 controls or a BOM).
+fn write_flow(out: &mut String, value: &Json) {
+    match value {
+        Json::String(text) => {
+            out.push('"');
+            for c in text.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    '\r' => out.push_str("\\r"),
+                    // Not NEL, LS or PS either: YAML 1.1 reads them as line breaks, folded in quotes.
+                    ' '..='~'
+                    | '\u{a0}'..='\u{2027}'
+                    | '\u{202a}'..='\u{d7ff}'
+                    | '\u{e000}'..='\u{fefe}'
+                    | '\u{ff00}'..='\u{fffd}' => out.push(c),
+                    '\u{10000}'.. => out.push(c),
+                    c if u32::from(c) <= 0xff => out.push_str(&format!("\\x{:02X}", u32::from(c))),
+                    c => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+                }
+            }
+            out.push('"');
+        }
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_flow(out, item);
+            }
+            out.push(']');
+        }
+        Json::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_flow(out, &Json::String(key.clone()));
+                out.push_str(": ");
+                write_flow(out, item);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
 /// How far a backup may expand while it is read: every reader stops at the first cap it reaches, so
 /// that a damaged or hostile file (a small gzip of gigabytes of newlines, one huge YAML document) is
 /// refused in seconds with bounded memory instead of being unpacked. The caps follow from what LINSTOR
@@ -423,6 +522,57 @@ mod tests {
         assert_eq!(splitter.push_line("---").unwrap().map(|d| d.len()), Some(41));
         assert_eq!(splitter.push_line(&"b".repeat(40)), Ok(None));
         assert_eq!(splitter.push_line(&"c".repeat(40)), Err(DocumentTooLarge { cap: 64 }));
+    }
+
+    /// Strings YAML 1.1 (kubectl) would read as booleans, numbers or null, and characters YAML does not
+    /// allow raw, are written double-quoted and escaped, and read back as they were.
+    #[test]
+    fn custom_resources_read_the_same_in_yaml_1_1_and_1_2() {
+        let tricky = [
+            "no",
+            "yes",
+            "on",
+            "Off",
+            "y",
+            "N",
+            "~",
+            "null",
+            "",
+            "1:20",
+            "0x1F",
+            "1_000",
+            "2026-12-01",
+            "---",
+            "a: b",
+            "#x",
+            "multi\nline",
+            "tab\there",
+            "q\"uote",
+            "back\\slash",
+            "del\u{7f}",
+            "nel\u{85}",
+            "ls\u{2028}",
+            "bom\u{feff}",
+            "c1\u{9f}",
+            "bell\u{7}",
+            "emoji \u{1f600}",
+            "ümlaut",
+        ];
+        for value in tricky {
+            let object = json!({"apiVersion": "internal.linstor.linbit.com/v1-31-1", "kind": "PropsContainers",
+                "metadata": {"name": "abc"}, "spec": {"prop_key": "k", "prop_value": value, "count": 7, "b": false, "y": 1}});
+            let yaml = custom_resource_yaml(&object);
+            let quoted = serde_json::to_string(value).unwrap();
+            assert!(yaml.lines().all(|l| !l.contains("prop_value") || l.starts_with("  prop_value: \"")), "{yaml}");
+            // Plain keys and scalars stay plain; a key YAML 1.1 reads as a boolean is quoted.
+            assert!(yaml.contains("  count: 7\n  b: false\n  \"y\": 1\n"), "{yaml}");
+            let back: Json = serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{quoted}: {e}\n{yaml}"));
+            assert_eq!(back, object, "{quoted}");
+            let mut splitter = DocumentSplitter::default();
+            let docs: Vec<String> =
+                format!("---\n{yaml}").lines().filter_map(|l| splitter.push_line(l).unwrap()).collect();
+            assert!(docs.is_empty() && splitter.finish().is_some(), "{quoted}: one document");
+        }
     }
 
     #[test]

@@ -197,6 +197,23 @@ pub fn linstor_version_cr(next_migration: u32) -> Json {
     })
 }
 
+/// The row of a custom resource of `table` read at the storage version: `data` is the object without
+/// its metadata (`spec` and whatever else the API server returned), `name` its `metadata.name`, which
+/// only names it in errors. Pure, so that the fuzzers run the decoding `backend::k8s` uses.
+pub fn row_of_object(table: &Table, name: &str, data: &Json) -> crate::Result<Row> {
+    let spec = data.get("spec").and_then(Json::as_object).ok_or_else(|| crate::Error::InvalidRow {
+        table: table.name.to_owned(),
+        key: name.to_owned(),
+        detail: "custom resource has no spec".into(),
+    })?;
+    Row::from_json(table, spec).map_err(|e| match e {
+        crate::Error::InvalidRow { table, detail, .. } => {
+            crate::Error::InvalidRow { table, key: format!("custom resource {name}"), detail }
+        }
+        other => other,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

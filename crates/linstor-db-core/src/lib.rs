@@ -24,6 +24,8 @@ pub mod engine;
 pub mod error;
 pub mod etcd_layout;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 #[cfg(all(feature = "etcd", feature = "k8s"))]
 pub mod jobs;

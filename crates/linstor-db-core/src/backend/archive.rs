@@ -25,8 +25,8 @@ use sha2::{Digest, Sha256};
 use super::file::{check_writable_path, create_partial_file, create_private_file};
 use super::{Event, Source, Target};
 use crate::archive::{
-    clean_object, entry_name, objects_of, release_for_linstor_version, DocumentSplitter, Limits, Manifest,
-    ManifestEntry, CRDS_ENTRY, LINSTOR_VERSION_PLURAL, MANIFEST_ENTRY, ROLLBACK_PLURAL,
+    clean_object, custom_resource_yaml, entry_name, objects_of, release_for_linstor_version, DocumentSplitter, Limits,
+    Manifest, ManifestEntry, CRDS_ENTRY, LINSTOR_VERSION_PLURAL, MANIFEST_ENTRY, ROLLBACK_PLURAL,
 };
 use crate::error::{Error, Result};
 use crate::export::{now_ms, ExportMeta};
@@ -189,7 +189,8 @@ impl Target for ArchiveTarget {
         };
         let mut result = Ok(());
         for row in &rows {
-            result = write_document(spool, &custom_resource(table, row, version));
+            let yaml = custom_resource_yaml(&custom_resource(table, row, version));
+            result = spool.write_all(b"---\n").and_then(|()| spool.write_all(yaml.as_bytes()));
             if result.is_err() {
                 break;
             }

@@ -655,18 +655,7 @@ impl Source for K8sSource {
 }
 
 fn row_of(table: &Table, item: &DynamicObject) -> Result<Row> {
-    let name = item.metadata.name.clone().unwrap_or_default();
-    let spec = item.data.get("spec").and_then(Json::as_object).ok_or_else(|| Error::InvalidRow {
-        table: table.name.to_owned(),
-        key: name.clone(),
-        detail: "custom resource has no spec".into(),
-    })?;
-    Row::from_json(table, spec).map_err(|e| match e {
-        Error::InvalidRow { table, detail, .. } => {
-            Error::InvalidRow { table, key: format!("custom resource {name}"), detail }
-        }
-        other => other,
-    })
+    crate::k8s_layout::row_of_object(table, item.metadata.name.as_deref().unwrap_or_default(), &item.data)
 }
 
 /// Writes a LINSTOR database into the Kubernetes API the way `linstor-database import-db` does.

@@ -87,7 +87,7 @@ impl SecretStore {
     }
 
     fn address(&self, name: &str) -> String {
-        format!("secret://{}/{name}", self.namespace)
+        address(&self.namespace, name)
     }
 
     async fn get(&self, name: &str) -> Result<Option<Secret>> {
@@ -117,7 +117,7 @@ impl SecretStore {
     /// `linstor-db/backup=NAME`, which nothing else carries (other backups have other values, and
     /// LINSTOR's own backups use `piraeus.io/backup`).
     pub fn delete_command(&self, name: &str) -> String {
-        format!("kubectl delete secret -n {} -l {SECRET_LABEL}={name}", self.namespace)
+        delete_command(&self.namespace, name)
     }
 
     /// Every Secret of the namespace, page by page.
@@ -377,120 +377,133 @@ impl SecretStore {
 
     /// Every backup Secret of the namespace, newest first, without reading their content.
     pub async fn list(&self) -> Result<Vec<BackupListing>> {
-        let secrets = self.list_all().await?;
-        let size = |s: &Secret| s.data.as_ref().and_then(|d| d.get(SECRET_DATA_KEY)).map_or(0, |d| d.0.len() as u64);
-        let now = k8s_openapi::jiff::Timestamp::now();
-        let mut listings = Vec::new();
-        for secret in &secrets {
-            let name = secret.metadata.name.clone().unwrap_or_default();
-            let secret_type = secret.type_.clone().unwrap_or_default();
-            let Some(scheme) = classify_secret(&secret_type, &name, size(secret) > 0) else { continue };
-            let created = secret.metadata.creation_timestamp.as_ref().map(|t| t.0);
-            let mut listing = BackupListing {
-                address: self.address(&name),
-                name: name.clone(),
-                scheme,
-                created: created.map(|t| t.to_string()),
-                age_seconds: created.map(|t| now.as_second() - t.as_second()),
-                bytes: size(secret),
-                parts: usize::from(size(secret) > 0),
-                complete: size(secret) > 0,
-                linstor_version: None,
-                data_version: None,
-                rows: None,
-                note: String::new(),
-            };
-            match scheme {
-                SecretScheme::LinstorDb => {
-                    let annotations = secret.metadata.annotations.clone().unwrap_or_default();
-                    listing.complete = annotations.get(SECRET_STATE_ANNOTATION).is_some_and(|s| s == "complete");
-                    listing.parts = annotations.get(PARTS_ANNOTATION).and_then(|p| p.parse().ok()).unwrap_or(0);
-                    listing.bytes = annotations.get(BYTES_ANNOTATION).and_then(|p| p.parse().ok()).unwrap_or(0);
-                    let parts: Vec<&Secret> = secrets
-                        .iter()
-                        .filter(|s| s.type_.as_deref() == Some(SECRET_PART_TYPE) && label_of(s) == Some(name.as_str()))
-                        .collect();
-                    let manifest = secret
-                        .data
-                        .as_ref()
-                        .and_then(|d| d.get(MANIFEST_ENTRY))
-                        .and_then(|m| Manifest::parse(&m.0, &name).ok());
-                    if let Some(m) = manifest {
-                        listing.linstor_version = Some(m.linstor_version);
-                        listing.data_version = Some(m.data_version);
-                        listing.rows = Some(m.rows);
-                    }
-                    if !listing.complete {
-                        listing.parts = parts.len();
-                        listing.bytes = parts.iter().map(|p| size(p)).sum();
-                        listing.note = format!(
-                            "incomplete: the backup that wrote it was interrupted; delete it ({})",
-                            self.delete_command(&name)
-                        );
-                    } else if let Some(problem) =
-                        check_parts(&name, &parts, listing.parts, listing.bytes, annotations.get(SHA256_ANNOTATION))
-                    {
-                        listing.complete = false;
-                        listing.note = format!(
-                            "{problem}: restore from another backup, and delete this one ({})",
-                            self.delete_command(&name)
-                        );
-                    }
+        Ok(backup_listings(&self.namespace, &self.list_all().await?, k8s_openapi::jiff::Timestamp::now()))
+    }
+}
+
+/// The backups among `secrets` (all Secrets of `namespace`), newest first, with what their parts and
+/// annotations say (counts, sizes, SHA-256, gaps, orphans): `backup list` without the API call, so
+/// that the fuzzers run it on Secrets as anyone allowed to create them in the namespace can shape them.
+pub fn backup_listings(namespace: &str, secrets: &[Secret], now: k8s_openapi::jiff::Timestamp) -> Vec<BackupListing> {
+    let size = |s: &Secret| s.data.as_ref().and_then(|d| d.get(SECRET_DATA_KEY)).map_or(0, |d| d.0.len() as u64);
+    let mut listings = Vec::new();
+    for secret in secrets {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let secret_type = secret.type_.clone().unwrap_or_default();
+        let Some(scheme) = classify_secret(&secret_type, &name, size(secret) > 0) else { continue };
+        let created = secret.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let mut listing = BackupListing {
+            address: address(namespace, &name),
+            name: name.clone(),
+            scheme,
+            created: created.map(|t| t.to_string()),
+            age_seconds: created.map(|t| now.as_second() - t.as_second()),
+            bytes: size(secret),
+            parts: usize::from(size(secret) > 0),
+            complete: size(secret) > 0,
+            linstor_version: None,
+            data_version: None,
+            rows: None,
+            note: String::new(),
+        };
+        match scheme {
+            SecretScheme::LinstorDb => {
+                let annotations = secret.metadata.annotations.clone().unwrap_or_default();
+                listing.complete = annotations.get(SECRET_STATE_ANNOTATION).is_some_and(|s| s == "complete");
+                listing.parts = annotations.get(PARTS_ANNOTATION).and_then(|p| p.parse().ok()).unwrap_or(0);
+                listing.bytes = annotations.get(BYTES_ANNOTATION).and_then(|p| p.parse().ok()).unwrap_or(0);
+                let parts: Vec<&Secret> = secrets
+                    .iter()
+                    .filter(|s| s.type_.as_deref() == Some(SECRET_PART_TYPE) && label_of(s) == Some(name.as_str()))
+                    .collect();
+                let manifest = secret
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get(MANIFEST_ENTRY))
+                    .and_then(|m| Manifest::parse(&m.0, &name).ok());
+                if let Some(m) = manifest {
+                    listing.linstor_version = Some(m.linstor_version);
+                    listing.data_version = Some(m.data_version);
+                    listing.rows = Some(m.rows);
                 }
-                SecretScheme::PiraeusV2 if listing.parts == 0 => {
-                    let parts: Vec<&Secret> = secrets
-                        .iter()
-                        .filter(|s| s.type_.as_deref() == Some(PIRAEUS_V2_PART_TYPE))
-                        .filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get(PIRAEUS_V2_LABEL)) == Some(&name))
-                        .collect();
-                    let contiguous = (0..parts.len()).all(|i| {
-                        let part_name = format!("{name}-{}", part_suffix(i));
-                        parts.iter().any(|p| p.metadata.name.as_deref() == Some(part_name.as_str()))
-                    });
+                if !listing.complete {
                     listing.parts = parts.len();
                     listing.bytes = parts.iter().map(|p| size(p)).sum();
-                    listing.complete = !parts.is_empty() && contiguous;
-                    listing.note = match (parts.is_empty(), contiguous) {
-                        (true, _) => "marker only: the archive was downloaded by hand, not stored".into(),
-                        (false, false) => "parts are missing".into(),
-                        (false, true) => String::new(),
-                    };
+                    listing.note = format!(
+                        "incomplete: the backup that wrote it was interrupted; delete it ({})",
+                        delete_command(namespace, &name)
+                    );
+                } else if let Some(problem) =
+                    check_parts(&name, &parts, listing.parts, listing.bytes, annotations.get(SHA256_ANNOTATION))
+                {
+                    listing.complete = false;
+                    listing.note = format!(
+                        "{problem}: restore from another backup, and delete this one ({})",
+                        delete_command(namespace, &name)
+                    );
                 }
-                SecretScheme::Acknowledgement => listing.note = "acknowledgement only, no data".into(),
-                _ => {}
             }
-            listings.push(listing);
-        }
-        // Parts whose marker is gone (deleted by name while the parts stayed).
-        let mut orphans: BTreeMap<&str, Vec<&Secret>> = BTreeMap::new();
-        for part in secrets.iter().filter(|s| s.type_.as_deref() == Some(SECRET_PART_TYPE)) {
-            if let Some(owner) = label_of(part).filter(|o| !listings.iter().any(|l| l.name == *o)) {
-                orphans.entry(owner).or_default().push(part);
+            SecretScheme::PiraeusV2 if listing.parts == 0 => {
+                let parts: Vec<&Secret> = secrets
+                    .iter()
+                    .filter(|s| s.type_.as_deref() == Some(PIRAEUS_V2_PART_TYPE))
+                    .filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get(PIRAEUS_V2_LABEL)) == Some(&name))
+                    .collect();
+                let contiguous = (0..parts.len()).all(|i| {
+                    let part_name = format!("{name}-{}", part_suffix(i));
+                    parts.iter().any(|p| p.metadata.name.as_deref() == Some(part_name.as_str()))
+                });
+                listing.parts = parts.len();
+                listing.bytes = parts.iter().map(|p| size(p)).sum();
+                listing.complete = !parts.is_empty() && contiguous;
+                listing.note = match (parts.is_empty(), contiguous) {
+                    (true, _) => "marker only: the archive was downloaded by hand, not stored".into(),
+                    (false, false) => "parts are missing".into(),
+                    (false, true) => String::new(),
+                };
             }
+            SecretScheme::Acknowledgement => listing.note = "acknowledgement only, no data".into(),
+            _ => {}
         }
-        for (owner, parts) in orphans {
-            let created = parts.iter().filter_map(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0)).min();
-            listings.push(BackupListing {
-                name: owner.to_owned(),
-                address: self.address(owner),
-                scheme: SecretScheme::LinstorDb,
-                created: created.map(|t| t.to_string()),
-                age_seconds: created.map(|t| now.as_second() - t.as_second()),
-                bytes: parts.iter().map(|p| size(p)).sum(),
-                parts: parts.len(),
-                complete: false,
-                linstor_version: None,
-                data_version: None,
-                rows: None,
-                note: format!(
-                    "parts without their marker, left by a backup that did not finish; delete them ({})",
-                    self.delete_command(owner)
-                ),
-            });
-        }
-        listings.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.name.cmp(&b.name)));
-        Ok(listings)
+        listings.push(listing);
     }
+    // Parts whose marker is gone (deleted by name while the parts stayed).
+    let mut orphans: BTreeMap<&str, Vec<&Secret>> = BTreeMap::new();
+    for part in secrets.iter().filter(|s| s.type_.as_deref() == Some(SECRET_PART_TYPE)) {
+        if let Some(owner) = label_of(part).filter(|o| !listings.iter().any(|l| l.name == *o)) {
+            orphans.entry(owner).or_default().push(part);
+        }
+    }
+    for (owner, parts) in orphans {
+        let created = parts.iter().filter_map(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0)).min();
+        listings.push(BackupListing {
+            name: owner.to_owned(),
+            address: address(namespace, owner),
+            scheme: SecretScheme::LinstorDb,
+            created: created.map(|t| t.to_string()),
+            age_seconds: created.map(|t| now.as_second() - t.as_second()),
+            bytes: parts.iter().map(|p| size(p)).sum(),
+            parts: parts.len(),
+            complete: false,
+            linstor_version: None,
+            data_version: None,
+            rows: None,
+            note: format!(
+                "parts without their marker, left by a backup that did not finish; delete them ({})",
+                delete_command(namespace, owner)
+            ),
+        });
+    }
+    listings.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.name.cmp(&b.name)));
+    listings
+}
+
+fn address(namespace: &str, name: &str) -> String {
+    format!("secret://{namespace}/{name}")
+}
+
+fn delete_command(namespace: &str, name: &str) -> String {
+    format!("kubectl delete secret -n {namespace} -l {SECRET_LABEL}={name}")
 }
 
 /// The backup a Secret of ours belongs to: its `linstor-db/backup` label.

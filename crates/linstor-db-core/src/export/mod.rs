@@ -118,6 +118,24 @@ mod tests {
         assert!(meta.check_supported("f").unwrap_err().to_string().contains("could not parse linstor version"));
     }
 
+    /// A second `tables` array is refused (it would bring its tables past the check that each appears
+    /// once); unknown top-level fields are skipped.
+    #[test]
+    fn tables_twice_are_refused_and_unknown_fields_skipped() {
+        let head = r#"{"linstor_version":"1.33.3","data_version":"v1-31-1","k8s_version":29,"comment":{"a":[1,"x"]}"#;
+        let read = |text: String| {
+            let mut metas = 0;
+            read_export(text.as_bytes(), std::path::Path::new("f"), |event| {
+                metas += usize::from(matches!(event, ReadEvent::Meta(_)));
+                Ok(Flow::Continue)
+            })
+            .map(|()| metas)
+        };
+        assert_eq!(read(format!(r#"{head},"tables":[]}}"#)).unwrap(), 1);
+        let err = read(format!(r#"{head},"tables":[],"tables":[]}}"#)).unwrap_err().to_string();
+        assert!(err.contains("'tables' appears twice"), "{err}");
+    }
+
     #[test]
     fn release_lookup() {
         let r = Release::for_etcd_version(72).unwrap();

@@ -129,8 +129,17 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
         let mut head = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if key != "tables" {
-                head.insert(key, map.next_value::<Json>()?);
+                // Only the fields `meta_from` reads are kept: others are skipped without being held.
+                if HEAD_FIELDS.contains(&key.as_str()) {
+                    head.insert(key, map.next_value::<Json>()?);
+                } else {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
                 continue;
+            }
+            // A second array would hand its tables over again, past the check that each appears once.
+            if self.state.saw_tables {
+                return Err(de::Error::custom("'tables' appears twice"));
             }
             let meta = meta_from(&head).map_err(de::Error::custom)?;
             self.state.saw_tables = true;
@@ -140,6 +149,17 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
         Ok(())
     }
 }
+
+/// The top-level fields of an export besides `tables`.
+const HEAD_FIELDS: [&str; 7] = [
+    "linstor_version",
+    "export_timestamp_ms",
+    "exported_from",
+    "data_version",
+    "sql_version",
+    "etcd_version",
+    "k8s_version",
+];
 
 fn meta_from(head: &Map<String, Json>) -> std::result::Result<ExportMeta, String> {
     let text = |key: &str| {
