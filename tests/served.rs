@@ -245,7 +245,9 @@ async fn kubectl_dumps_at_every_served_version_of_linstor_style_crds() {
         let mut entry = entry.unwrap();
         let mut text = String::new();
         std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
-        for line in text.lines().filter(|l| l.starts_with("apiVersion: internal.linstor.linbit.com/")) {
+        // Strings are written double-quoted (kubectl reads YAML 1.1).
+        let unquoted = text.replace('"', "");
+        for line in unquoted.lines().filter(|l| l.starts_with("apiVersion: internal.linstor.linbit.com/")) {
             assert!(line.ends_with("/v1-31-1") || line.ends_with("/v1"), "{line}");
             checked += 1;
         }
