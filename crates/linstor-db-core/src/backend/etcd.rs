@@ -276,16 +276,27 @@ impl EtcdStore {
         move |source| Error::Etcd { operation, prefix: prefix.clone(), source: Box::new(source) }
     }
 
+    /// Sends one transaction (retried like every request).
+    async fn txn(&self, operation: &'static str, what: &str, txn: Txn) -> Result<etcd_client::TxnResponse> {
+        self.call(operation, what, |mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })
+        .await
+    }
+
+    /// Revokes `lease` (and with it the keys attached to it).
+    async fn revoke(&self, lease: i64) -> Result<()> {
+        self.call_member("lease", WRITER_LOCK_KEY, |mut member| async move { member.lease.revoke(lease).await })
+            .await
+            .map(|_| ())
+    }
+
     /// Runs range reads as one transaction, so they see one revision and cost one round trip.
     async fn read_txn(&mut self, reads: Vec<(Vec<u8>, GetOptions)>, what: &str) -> Result<(i64, Vec<GetResponse>)> {
         let ops = reads.into_iter().map(|(key, options)| TxnOp::get(key, Some(options))).collect::<Vec<_>>();
         let txn = Txn::new().and_then(ops);
-        let response = self
-            .call("read", what, |mut kv| {
-                let txn = txn.clone();
-                async move { kv.txn(txn).await }
-            })
-            .await?;
+        let response = self.txn("read", what, txn).await?;
         let revision = response.header().map_or(0, |h| h.revision());
         let gets = response
             .op_responses()
@@ -782,9 +793,7 @@ impl Drop for WriterLock {
         let (store, lease) = (self.store.clone(), self.lease);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let _ = store
-                    .call_member("lease", WRITER_LOCK_KEY, |mut member| async move { member.lease.revoke(lease).await })
-                    .await;
+                let _ = store.revoke(lease).await;
             });
         }
     }
@@ -822,21 +831,14 @@ impl EtcdTarget {
             TxnOp::put(version_key, BLOCKING_DB_VERSION.to_owned(), None),
         ];
         let txn = Txn::new().when(compares).and_then(ops).or_else(vec![TxnOp::get(lock_key.clone(), None)]);
-        let response = self
-            .store
-            .call("write", &prefix, |mut kv| {
-                let txn = txn.clone();
-                async move { kv.txn(txn).await }
-            })
-            .await?;
+        let response = self.store.txn("write", &prefix, txn).await?;
         let found = response.op_responses().into_iter().find_map(|op| match op {
             TxnOpResponse::Get(get) => get.kvs().first().and_then(|kv| kv.value_str().ok()).map(Holder::parse),
             _ => None,
         });
         // A retried transaction that had applied finds this job's own record.
         if !response.succeeded() && found.as_ref() != Some(&holder) {
-            let _ =
-                self.store.call_member("lease", &lock_key, |mut m| async move { m.lease.revoke(lease).await }).await;
+            let _ = self.store.revoke(lease).await;
             return Err(match found {
                 Some(other) => Error::TargetLocked {
                     store: self.store.describe(),
@@ -958,13 +960,7 @@ impl Target for EtcdTarget {
         let txn = Txn::new()
             .when([Compare::mod_revision(start.clone(), CompareOp::Less, now + 1).with_range(end.clone())])
             .and_then([TxnOp::delete(start.clone(), Some(etcd_client::DeleteOptions::new().with_range(end)))]);
-        let response = self
-            .store
-            .call("delete", &start, |mut kv| {
-                let txn = txn.clone();
-                async move { kv.txn(txn).await }
-            })
-            .await?;
+        let response = self.store.txn("delete", &start, txn).await?;
         if !response.succeeded() {
             return Err(Error::Refused(format!(
                 "keys under {start} changed while this import cleared them: something else writes this prefix (a running LINSTOR controller?). Stop it, then run the same command again with --replace"
