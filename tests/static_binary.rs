@@ -55,10 +55,6 @@ fn run_in_root(root: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process
 
 #[tokio::test]
 async fn the_static_binary_runs_alone_against_etcd_by_host_name_and_kubernetes_in_cluster() {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
-
     let binary = static_binary();
     let bytes = std::fs::read(&binary).unwrap();
     assert_eq!(dynamic_parts(&bytes), (false, 0), "a dynamic executable: (loader named, shared libraries needed)");
@@ -105,38 +101,8 @@ async fn the_static_binary_runs_alone_against_etcd_by_host_name_and_kubernetes_i
     let server = KubeApiServer::shared();
     let admin = server.kubeconfig.to_str().unwrap();
     host(&["import-db", "--to", "k8s", "--kubeconfig", admin, generated.to_str().unwrap()]);
-    let client = kube_client().await;
     let namespace = format!("linstor-db-static-{}", std::process::id());
-    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
-    namespaces
-        .create(
-            &Default::default(),
-            &serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), &namespace);
-    let account = serde_json::from_value(serde_json::json!({"metadata": {"name": "linstor-db"}})).unwrap();
-    accounts.create(&Default::default(), &account).await.unwrap();
-    let roles: kube::Api<k8s_openapi::api::rbac::v1::ClusterRole> = kube::Api::all(client.clone());
-    let reader = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml")).unwrap();
-    let reader: k8s_openapi::api::rbac::v1::ClusterRole =
-        serde_yaml::from_str(reader.split("\n---\n").find(|d| d.contains("name: linstor-db-reader")).unwrap()).unwrap();
-    let _ = roles.create(&Default::default(), &reader).await;
-    let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(client.clone());
-    let binding = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "linstor-db-reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "linstor-db", "namespace": namespace}],
-    }))
-    .unwrap();
-    bindings.create(&Default::default(), &binding).await.unwrap();
-    let request = TokenRequest {
-        spec: TokenRequestSpec { expiration_seconds: Some(600), ..Default::default() },
-        ..Default::default()
-    };
-    let token =
-        accounts.create_token_request("linstor-db", &Default::default(), &request).await.unwrap().status.unwrap().token;
+    let token = service_account_token(&namespace, "linstor-db-reader").await;
     let kubeconfig: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(&server.kubeconfig).unwrap()).unwrap();
     let ca = kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"].as_str().unwrap().to_owned();
@@ -150,8 +116,6 @@ async fn the_static_binary_runs_alone_against_etcd_by_host_name_and_kubernetes_i
     std::fs::write(secrets.join("ca.crt"), decoded.unwrap().stdout).unwrap();
     std::fs::write(secrets.join("token"), &token).unwrap();
     std::fs::write(secrets.join("namespace"), &namespace).unwrap();
-    // RBAC changes reach the authorizer through an informer.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let port = server.server.rsplit(':').next().unwrap().to_owned();
     let pod = [("KUBERNETES_SERVICE_HOST", "127.0.0.1"), ("KUBERNETES_SERVICE_PORT", port.as_str())];
     let exported = run_in_root(&root, &pod, &["export-db", "--from", "k8s", "/out/k8s.json"]);
@@ -163,6 +127,5 @@ async fn the_static_binary_runs_alone_against_etcd_by_host_name_and_kubernetes_i
     let refused = run_in_root(&root, &pod, &["import-db", "--to", "k8s", "--replace", "/out/k8s.json"]);
     assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("deploy/rbac.yaml"), "{}", describe(&refused));
-    let _ = bindings.delete(&namespace, &Default::default()).await;
-    let _ = namespaces.delete(&namespace, &Default::default()).await;
+    delete_service_account(&namespace).await;
 }

@@ -520,22 +520,10 @@ async fn interrupted_migration_is_finished_by_running_it_again() {
     let connection = connection(&prefix);
     let plan = generate(&etcd_only(&prefix), &etcd(), 3000, 10).await;
     let dir = TempDir::new().unwrap();
-    // Cancel once the write step has copied its first rows, as if the process were killed there.
-    let (cancel, writing) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-    let (flag, step) = (cancel.clone(), writing.clone());
-    let interrupted = JobOptions {
-        backup_to: Some(file(&dir.path().join("first.tar.gz"))),
-        progress: Some(Arc::new(move |p: &Progress| match p {
-            Progress::Step(name) => step.store(*name == "write", Ordering::Relaxed),
-            Progress::Rows(_) if step.load(Ordering::Relaxed) => flag.store(true, Ordering::Relaxed),
-            _ => {}
-        })),
-        cancel: Some(cancel),
-        ..JobOptions::default()
-    };
+    // Cancelled once the write step has copied its first rows, as if the process were killed there.
+    let interrupted = JobOptions { backup_to: Some(file(&dir.path().join("first.tar.gz"))), ..interrupting("write") };
     let error = jobs::migrate(&connection, &etcd(), &StoreAddress::K8s, &interrupted).await.unwrap_err();
     assert!(matches!(error, Error::WriteInterrupted { .. }), "{error}");
-    assert!(writing.load(Ordering::Relaxed));
     let info = jobs::info(&connection, &StoreAddress::K8s).await.unwrap_err();
     assert!(matches!(info, Error::IncompleteImport { .. }), "{info}");
 
@@ -756,13 +744,14 @@ async fn a_row_repeated_in_a_backup_is_restored_once_and_verifies() {
     assert_eq!(report.repeated_rows, (1, 0));
 }
 
-/// Options that cancel a restore once its write has copied rows, as if the process were killed.
-fn interrupting_restore() -> JobOptions {
+/// Options that cancel a job once its step `write_step` has copied rows, as if the process were
+/// killed there.
+fn interrupting(write_step: &'static str) -> JobOptions {
     let (cancel, writing) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let (flag, step) = (cancel.clone(), writing);
     JobOptions {
         progress: Some(Arc::new(move |p: &Progress| match p {
-            Progress::Step(name) => step.store(*name == "restore", Ordering::Relaxed),
+            Progress::Step(name) => step.store(*name == write_step, Ordering::Relaxed),
             Progress::Rows(_) if step.load(Ordering::Relaxed) => flag.store(true, Ordering::Relaxed),
             _ => {}
         })),
@@ -782,7 +771,7 @@ async fn an_interrupted_restore_is_finished_only_by_the_same_backup_or_replaced(
     generate(&etcd_only("/unused/"), &file(&a), 2000, 21).await;
     generate(&etcd_only("/unused/"), &file(&b), 2000, 22).await;
 
-    let error = jobs::restore(&connection, &file(&a), &etcd(), &interrupting_restore()).await.unwrap_err();
+    let error = jobs::restore(&connection, &file(&a), &etcd(), &interrupting("restore")).await.unwrap_err();
     assert!(matches!(error, Error::WriteInterrupted { .. }), "{error}");
     // Without the writer lock, which the interrupted job's lease takes away as it ends.
     let data_keys = || async {
@@ -812,7 +801,7 @@ async fn an_interrupted_restore_is_finished_only_by_the_same_backup_or_replaced(
     let options = JobOptions {
         replace: true,
         backup_to: Some(file(&dir.path().join("before.tar.gz"))),
-        ..interrupting_restore()
+        ..interrupting("restore")
     };
     jobs::restore(&connection, &file(&a), &etcd(), &options).await.unwrap_err();
     let left = data_keys().await;
@@ -863,18 +852,7 @@ async fn a_replaced_interrupted_migration_is_backed_up_and_given_back_to_finish(
     let plan = generate(&etcd_only(&prefix), &etcd(), 2000, 31).await;
     let dir = TempDir::new().unwrap();
     let backup = |name: &str| Some(file(&dir.path().join(name)));
-    let (cancel, writing) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-    let (flag, step) = (cancel.clone(), writing.clone());
-    let interrupted = JobOptions {
-        backup_to: backup("first.tar.gz"),
-        progress: Some(Arc::new(move |p: &Progress| match p {
-            Progress::Step(name) => step.store(*name == "write", Ordering::Relaxed),
-            Progress::Rows(_) if step.load(Ordering::Relaxed) => flag.store(true, Ordering::Relaxed),
-            _ => {}
-        })),
-        cancel: Some(cancel),
-        ..JobOptions::default()
-    };
+    let interrupted = JobOptions { backup_to: backup("first.tar.gz"), ..interrupting("write") };
     let error = jobs::migrate(&connection, &etcd(), &StoreAddress::K8s, &interrupted).await.unwrap_err();
     assert!(matches!(error, Error::WriteInterrupted { .. }), "{error}");
     let read_left = || async { collect(&mut K8sSource::new(k8s_store().await).reading_interrupted()).await };
