@@ -12,6 +12,10 @@ cargo fmt --all --check
 echo "== clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p linstor-db-core --no-default-features --locked -- -D warnings
+echo "== static binary and image" >&2
+# Built before the suite, whose tests of them then find them cached (a build inside the suite would
+# compete with the timing-sensitive fault tests for the two cores).
+bash scripts/image.sh >/dev/null
 echo "== tests" >&2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -295,3 +295,29 @@ fn a_newline_bomb_is_refused_with_bounded_memory() {
         .unwrap_or_else(|| panic!("no maximum RSS in GNU time's output:\n{stderr}"));
     assert!(rss_kib < 200 * 1024, "the refused bomb took {rss_kib} KiB of memory");
 }
+
+/// Issue 15, item 8: shell completions (bash, zsh, fish) and the man page come from the clap
+/// definitions, so they name every subcommand; bash parses its script.
+#[test]
+fn shell_completions_and_the_man_page_name_every_subcommand() {
+    let subcommands = ["export-db", "import-db", "migrate", "restore", "backup", "prune", "verify", "check"];
+    let dir = TempDir::new().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = String::from_utf8(ok(&["completions", shell]).stdout).unwrap();
+        for sub in subcommands {
+            assert!(script.contains(sub), "the {shell} completions lack {sub}");
+        }
+        if shell == "bash" {
+            let path = dir.path().join("linstor-db.bash");
+            std::fs::write(&path, &script).unwrap();
+            let parsed = std::process::Command::new("bash").arg("-n").arg(&path).output().unwrap();
+            assert!(parsed.status.success(), "bash -n: {}", describe(&parsed));
+        }
+    }
+    fails(&["completions", "tcsh"], "invalid value 'tcsh'");
+    let page = String::from_utf8(ok(&["man"]).stdout).unwrap();
+    assert!(page.contains(".TH linstor-db 1"), "{}", &page[..page.len().min(400)]);
+    for sub in subcommands.iter().filter(|s| **s != "prune") {
+        assert!(page.contains(&format!("linstor\\-db\\-{}", sub.replace('-', "\\-"))), "the man page lacks {sub}");
+    }
+}

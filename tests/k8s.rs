@@ -402,9 +402,6 @@ async fn an_interrupted_k8s_import_is_marked_and_finished_by_replace() {
 /// bound to the writer ClusterRole.
 #[tokio::test]
 async fn kubeconfig_contexts_and_service_account_tokens() {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
     let _lock = cluster_lock().await;
     reset_cluster().await;
     let server = KubeApiServer::shared();
@@ -441,48 +438,14 @@ async fn kubeconfig_contexts_and_service_account_tokens() {
     assert!(output.status.success(), "{}", describe(&output));
 
     // A ServiceAccount with the writer role, authenticating with its token.
-    let client = kube_client().await;
-    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
     let ns_name = format!("linstor-db-sa-{}", std::process::id());
-    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns_name}})).unwrap();
-    namespaces.create(&Default::default(), &ns).await.unwrap();
-    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), &ns_name);
-    let sa: ServiceAccount = serde_json::from_value(serde_json::json!({"metadata": {"name": "linstor-db"}})).unwrap();
-    accounts.create(&Default::default(), &sa).await.unwrap();
-    install_cluster_roles(&client).await;
-    let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(client.clone());
-    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": ns_name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "linstor-db-writer"},
-        "subjects": [{"kind": "ServiceAccount", "name": "linstor-db", "namespace": ns_name}],
-    }))
-    .unwrap();
-    bindings.create(&Default::default(), &binding).await.unwrap();
-    let request = TokenRequest {
-        spec: TokenRequestSpec { expiration_seconds: Some(600), ..Default::default() },
-        ..Default::default()
-    };
-    let token =
-        accounts.create_token_request("linstor-db", &Default::default(), &request).await.unwrap().status.unwrap().token;
+    let token = service_account_token(&ns_name, "linstor-db-writer").await;
     let mut sa_config = admin.clone();
     sa_config["users"][0]["user"] = serde_yaml::from_str(&format!("token: {token}")).unwrap();
     let sa_path = dir.path().join("service-account");
     std::fs::write(&sa_path, serde_yaml::to_string(&sa_config).unwrap()).unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let output = run_cli(&["import-db", "--to", "k8s", "--replace", "--kubeconfig", sa_path.to_str().unwrap(), file_s]);
     assert!(output.status.success(), "{}", describe(&output));
     assert!(!String::from_utf8_lossy(&output.stderr).contains(&token), "the token never reaches the output");
-    let _ = bindings.delete(&ns_name, &Default::default()).await;
-}
-
-/// Creates (or re-creates) the ClusterRoles of deploy/rbac.yaml.
-async fn install_cluster_roles(client: &kube::Client) {
-    use k8s_openapi::api::rbac::v1::ClusterRole;
-    let roles: kube::Api<ClusterRole> = kube::Api::all(client.clone());
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml")).unwrap();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let role: ClusterRole = serde::Deserialize::deserialize(document).unwrap();
-        let _ = roles.delete(role.metadata.name.as_deref().unwrap(), &Default::default()).await;
-        roles.create(&Default::default(), &role).await.unwrap();
-    }
+    delete_service_account(&ns_name).await;
 }

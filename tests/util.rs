@@ -123,3 +123,57 @@ pub fn cancel_after_first_rows() -> linstor_db_core::engine::CopyOptions {
         ..CopyOptions::default()
     }
 }
+
+/// Creates (or re-creates) the ClusterRoles of deploy/rbac.yaml.
+pub async fn install_cluster_roles(client: &kube::Client) {
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let roles: kube::Api<ClusterRole> = kube::Api::all(client.clone());
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml")).unwrap();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let role: ClusterRole = serde::Deserialize::deserialize(document).unwrap();
+        let _ = roles.delete(role.metadata.name.as_deref().unwrap(), &Default::default()).await;
+        roles.create(&Default::default(), &role).await.unwrap();
+    }
+}
+
+/// A new namespace `namespace` with a ServiceAccount `linstor-db` bound (ClusterRoleBinding named
+/// `namespace`) to the ClusterRole `role` of deploy/rbac.yaml, and a token of that account (10 min).
+/// Waits until the binding reaches the authorizer (through an informer).
+pub async fn service_account_token(namespace: &str, role: &str) -> String {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    let client = kube_client().await;
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}})).unwrap();
+    namespaces.create(&Default::default(), &ns).await.unwrap();
+    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), namespace);
+    let sa: ServiceAccount = serde_json::from_value(serde_json::json!({"metadata": {"name": "linstor-db"}})).unwrap();
+    accounts.create(&Default::default(), &sa).await.unwrap();
+    install_cluster_roles(&client).await;
+    let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(client.clone());
+    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": "linstor-db", "namespace": namespace}],
+    }))
+    .unwrap();
+    bindings.create(&Default::default(), &binding).await.unwrap();
+    let request = TokenRequest {
+        spec: TokenRequestSpec { expiration_seconds: Some(600), ..Default::default() },
+        ..Default::default()
+    };
+    let token =
+        accounts.create_token_request("linstor-db", &Default::default(), &request).await.unwrap().status.unwrap().token;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    token
+}
+
+/// Deletes what [`service_account_token`] created.
+pub async fn delete_service_account(namespace: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    let client = kube_client().await;
+    let _ = kube::Api::<ClusterRoleBinding>::all(client.clone()).delete(namespace, &Default::default()).await;
+    let _ = kube::Api::<Namespace>::all(client).delete(namespace, &Default::default()).await;
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // JobOptions are the options of a job, as on the command line; each job reads the ones that apply.
@@ -61,6 +62,7 @@ type InfoReport struct {
 	K8sVersion     uint32       `json:"k8s_version"`
 	Rows           uint64       `json:"rows"`
 	Tables         []TableCount `json:"tables"`
+	Interrupted    *string      `json:"interrupted"` // a backup of an interrupted write: its job
 }
 
 // TableComparison are the counts of one table in a comparison.
@@ -204,6 +206,9 @@ type BackupReport struct {
 	Bytes          uint64       `json:"bytes"`
 	SHA256         string       `json:"sha256"`
 	Parts          int          `json:"parts"` // Secret parts; 0 for a file
+	// Interrupted names the job whose write this backup holds, for a backup of an interrupted write
+	// (a restore of it leaves the target marked incomplete, as it was).
+	Interrupted *string `json:"interrupted"`
 }
 
 // ControllerDeployment is a LINSTOR controller Deployment that a job stopped and started again.
@@ -231,6 +236,7 @@ type RestoreReport struct {
 	Changes        []TableChanges        `json:"changes"`
 	Rows           uint64                `json:"rows"`
 	PreviousBackup *BackupReport         `json:"previous_backup"`
+	Interrupted    *string               `json:"interrupted"` // the backup was of an interrupted write by this job
 	Controller     *ControllerDeployment `json:"controller"`
 }
 
@@ -249,6 +255,7 @@ type MigrateReport struct {
 	Source          string                `json:"source"`
 	Target          string                `json:"target"`
 	Backup          *BackupReport         `json:"backup"`
+	ReplacedBackup  *BackupReport         `json:"replaced_backup"` // of what the target held, with Replace
 	Resumed         bool                  `json:"resumed"`
 	AlreadyMigrated bool                  `json:"already_migrated"`
 	Rows            uint64                `json:"rows"`
@@ -271,6 +278,25 @@ type BackupListing struct {
 	DataVersion    *string `json:"data_version"`
 	Rows           *uint64 `json:"rows"`
 	Note           string  `json:"note"`
+}
+
+// PruneChoice is what PruneBackups did with one backup, and why.
+type PruneChoice struct {
+	Name       string   `json:"name"`
+	Address    string   `json:"address"`
+	Scheme     string   `json:"scheme"`
+	AgeSeconds *int64   `json:"age_seconds"`
+	Delete     bool     `json:"delete"` // deleted (with DryRun: would be)
+	Reason     string   `json:"reason"`
+	Secrets    []string `json:"secrets"` // the Secrets of the backup, the marker first
+}
+
+// PruneReport is what PruneBackups did, newest backup first.
+type PruneReport struct {
+	Namespace string        `json:"namespace"`
+	DryRun    bool          `json:"dry_run"`
+	Deleted   int           `json:"deleted"`
+	Choices   []PruneChoice `json:"choices"`
 }
 
 // PurgeReport is what Purge deleted.
@@ -317,6 +343,24 @@ func (c *Context) Migrate(ctx context.Context, from, to string, opts *JobOptions
 		return C.lsdb_migrate(p, args[0], args[1], options, out)
 	})
 	return result(&report, err)
+}
+
+// PruneBackups deletes the complete backups of a Kubernetes namespace beyond the keep newest complete
+// ones (keep at least 1) and, when olderThan is not 0, only those at least that old; with dryRun it
+// deletes nothing. It never deletes the newest complete backup, one still being written or one that
+// cannot be read.
+func (c *Context) PruneBackups(ctx context.Context, namespace string, keep uint32, olderThan time.Duration, dryRun bool) (*PruneReport, error) {
+	args, free := cStrings(namespace)
+	defer free()
+	var report PruneReport
+	olderThanS := C.uint64_t(olderThan / time.Second)
+	err := c.run(ctx, nil, &report, func(p *C.lsdb_context, _ *C.char, out **C.char) C.lsdb_status {
+		return C.lsdb_prune_backups(p, args[0], C.uint32_t(keep), olderThanS, C.bool(dryRun), out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &report, nil
 }
 
 // ListBackups lists the backup Secrets of a Kubernetes namespace.

@@ -285,6 +285,21 @@ func TestBackupAndRestoreRoundTrip(t *testing.T) {
 	if listed == nil || !listed.Complete || listed.Rows == nil || *listed.Rows != generated.Rows {
 		t.Fatalf("%s not listed as complete with %d rows: %+v", secret, generated.Rows, listings)
 	}
+	// A dry run of a prune that keeps every backup deletes nothing; keep 0 is refused by the library.
+	pruned, err := source.PruneBackups(ctx, "default", 1000, time.Hour, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pruned.DryRun || pruned.Deleted != 0 || len(pruned.Choices) < 1 {
+		t.Fatalf("dry-run prune: %+v", pruned)
+	}
+	for _, choice := range pruned.Choices {
+		if choice.Delete {
+			t.Fatalf("a prune keeping 1000 backups would delete %s", choice.Name)
+		}
+	}
+	_, err = source.PruneBackups(ctx, "default", 0, 0, false)
+	wantCode(t, err, linstordb.ErrInvalidArgument, "at least 1")
 
 	// Restore the Secret into an empty prefix, and compare with the file backup.
 	target := etcdContext(t)

@@ -251,6 +251,18 @@ class Context:
         """The backup Secrets of a Kubernetes namespace."""
         return self._job("lsdb_list_backups", _c_string(namespace))
 
+    def prune_backups(
+        self, namespace: str, keep: int, *, older_than: Optional[float] = None, dry_run: bool = False,
+    ) -> dict:
+        """Deletes the complete backups of a Kubernetes namespace beyond the ``keep`` newest complete
+        ones (``keep`` at least 1), with ``older_than`` (seconds) only those at least that old; with
+        ``dry_run`` nothing. Never the newest complete backup, one still being written or one that
+        cannot be read."""
+        if keep < 1:
+            raise ValueError("keep must be at least 1: prune never deletes the newest complete backup")
+        older_than_s = 0 if older_than is None else max(1, int(older_than))
+        return self._job("lsdb_prune_backups", _c_string(namespace), keep, older_than_s, dry_run)
+
     def purge(
         self, store: Optional[str], backup: PathLike, *, controller: Optional[str] = None,
         allow_running_controller: bool = False, progress: Optional[ProgressFn] = None,

@@ -38,6 +38,7 @@ _SIGNATURES = {
     "lsdb_restore": ([_ctx, _str, _str, _str, _out], _status),
     "lsdb_migrate": ([_ctx, _str, _str, _str, _out], _status),
     "lsdb_list_backups": ([_ctx, _str, _out], _status),
+    "lsdb_prune_backups": ([_ctx, _str, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_bool, _out], _status),
     "lsdb_purge": ([_ctx, _str, _str, _str, _out], _status),
 }
 

@@ -150,6 +150,12 @@ def test_backup_and_restore_round_trip(etcd, kube, etcd_context, tmp_path, reque
         etcd_context.backup(etcd.url, secret)
     listed = [b for b in etcd_context.list_backups("default") if b["address"] == secret]
     assert len(listed) == 1 and listed[0]["complete"] and listed[0]["rows"] == generated["rows"]
+    # A dry run of a prune that keeps every backup deletes nothing and says why it keeps this one.
+    pruned = etcd_context.prune_backups("default", 1000, older_than=3600, dry_run=True)
+    assert pruned["dry_run"] and pruned["deleted"] == 0 and not any(c["delete"] for c in pruned["choices"])
+    assert [c["secrets"][0] for c in pruned["choices"] if c["address"] == secret] == [secret.rsplit("/", 1)[1]]
+    with pytest.raises(ValueError, match="at least 1"):
+        etcd_context.prune_backups("default", 0)
 
     other = tmp_path / "other"
     other.mkdir()

@@ -123,7 +123,8 @@ pub enum Command {
         /// The store to write (default: linstor.toml's connection_url).
         #[arg(long, value_name = "STORE")]
         to: Option<String>,
-        /// Overwrite a target that holds a LINSTOR database (it is backed up first).
+        /// Overwrite a target that holds a LINSTOR database or another job's interrupted write (it is
+        /// backed up first; the backup of an interrupted write restores as one).
         #[arg(long)]
         replace: bool,
         /// Print what would change per table; write nothing.
@@ -151,7 +152,9 @@ pub enum Command {
         /// The store to write.
         #[arg(long, value_name = "STORE")]
         to: String,
-        /// Overwrite a target that holds a different LINSTOR database.
+        /// Overwrite a target that holds a different LINSTOR database or another job's interrupted
+        /// write (it is backed up first, beside the backup of the source, with `-replaced` added to the
+        /// name).
         #[arg(long)]
         replace: bool,
         /// Where the backup of the source goes (default: ./linstor-db-before-migrate-TIME.tar.gz).
@@ -176,6 +179,15 @@ pub enum Command {
     },
     /// Write a synthetic, realistic LINSTOR database (deterministic for a seed).
     Generate(GenerateArgs),
+    /// Print the shell completion script for SHELL, e.g.
+    /// `linstor-db completions bash > /etc/bash_completion.d/linstor-db`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `linstor-db man > /usr/local/share/man/man1/linstor-db.1`.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +209,22 @@ pub enum BackupCommand {
     List {
         /// The namespace.
         namespace: String,
+    },
+    /// Delete the complete backups of a namespace beyond the newest --keep ones, in every scheme
+    /// `backup list` knows. Never deletes the newest complete backup, one still being written, or one
+    /// that cannot be read (which is not counted as kept).
+    Prune {
+        /// The namespace.
+        namespace: String,
+        /// How many of the newest complete backups to keep (at least 1).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        keep: u32,
+        /// Delete only backups at least this old: 90s, 5m, 12h, 30d.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        older_than: Option<std::time::Duration>,
+        /// Print what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -239,9 +267,10 @@ pub struct GenerateArgs {
     pub replace: bool,
 }
 
-/// `90`, `90s`, `5m`, `1h`, `2m30s`: a positive duration.
+/// `90`, `90s`, `5m`, `1h`, `2m30s`, `30d`: a positive duration.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let invalid = || format!("'{text}' is not a duration; use seconds or a number with a unit: 90s, 5m, 1h, 2m30s");
+    let invalid =
+        || format!("'{text}' is not a duration; use seconds or a number with a unit: 90s, 5m, 1h, 2m30s, 30d");
     let trimmed = text.trim();
     if let Ok(secs) = trimmed.parse::<u64>() {
         return (secs > 0).then(|| std::time::Duration::from_secs(secs)).ok_or_else(invalid);
@@ -257,6 +286,7 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
             's' => 1,
             'm' => 60,
             'h' => 3600,
+            'd' => 86_400,
             _ => return Err(invalid()),
         };
         let value: u64 = number.parse().map_err(|_| invalid())?;

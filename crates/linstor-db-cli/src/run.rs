@@ -8,7 +8,7 @@ use anyhow::Context;
 use linstor_db_core::backend::Connection;
 use linstor_db_core::config::{DbConfig, DEFAULT_CONFIG_DIR};
 use linstor_db_core::engine::CopyReport;
-use linstor_db_core::jobs::{self, CheckJobReport, InfoReport, JobOptions, MigrateReport, RestoreReport};
+use linstor_db_core::jobs::{self, BackupReport, CheckJobReport, InfoReport, JobOptions, MigrateReport, RestoreReport};
 use linstor_db_core::schema::DataVersion;
 use linstor_db_core::store::StoreAddress;
 
@@ -45,6 +45,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             check(global, &jobs::check(&connection, &address).await?)
         }
         Command::Generate(args) => generate(global, args).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "linstor-db", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+            std::io::stdout().write_all(&page)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Backup(args) => backup(global, args).await,
         Command::Restore { from, to, replace, dry_run, accept_lost_columns, backup_to, check, controller } => {
             let (address, connection) = resolve(global, to.as_deref())?;
@@ -131,6 +142,34 @@ fn apply_controller(options: &mut JobOptions, args: &ControllerArgs) {
 }
 
 async fn backup(global: &Global, args: &BackupArgs) -> anyhow::Result<ExitCode> {
+    if let Some(BackupCommand::Prune { namespace, keep, older_than, dry_run }) = &args.command {
+        let connection = connection(global, DbConfig::default());
+        let report = jobs::prune_backups(&connection, namespace, *keep as usize, *older_than, *dry_run).await?;
+        let mut text = String::new();
+        writeln!(text, "{:<52} {:<16} {:>8}  {:<6}  WHY", "NAME", "SCHEME", "AGE", "ACTION")?;
+        for c in &report.choices {
+            let scheme = serde_json::to_value(c.scheme)?.as_str().unwrap_or_default().to_owned();
+            let action = match (c.delete, report.dry_run) {
+                (false, _) => "keep",
+                (true, true) => "would delete",
+                (true, false) => "delete",
+            };
+            let age = c.age_seconds.map(age).unwrap_or_default();
+            writeln!(text, "{:<52} {:<16} {:>8}  {action:<6}  {}", c.name, scheme, age, c.reason)?;
+        }
+        let deleting = report.choices.iter().filter(|c| c.delete).count();
+        if report.dry_run {
+            writeln!(
+                text,
+                "dry run: {deleting} backups would be deleted from {}; nothing was deleted",
+                report.namespace
+            )?;
+        } else {
+            writeln!(text, "deleted {} backups from {}", report.deleted, report.namespace)?;
+        }
+        print_result(global.output, global.quiet, &text, &serde_json::to_value(&report)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(BackupCommand::List { namespace }) = &args.command {
         let connection = connection(global, DbConfig::default());
         let listings = jobs::list_backups(&connection, namespace).await?;
@@ -211,10 +250,13 @@ fn print_restore(global: &Global, report: &RestoreReport) -> anyhow::Result<Exit
             report.rows, report.source, report.target, report.linstor_version, report.data_version
         )?;
         if let Some(previous) = &report.previous_backup {
+            writeln!(text, "{}", replaced_backup_line(previous))?;
+        }
+        if let Some(job) = &report.interrupted {
             writeln!(
                 text,
-                "the replaced database was backed up first to {} ({} rows)",
-                previous.target, previous.rows
+                "the backup was of an interrupted write, so {} is marked incomplete again, as it was: the job that wrote it ({job}) finishes it when run again, or --replace writes other data over it",
+                report.target
             )?;
         }
         if let Some(c) = &report.controller {
@@ -227,6 +269,17 @@ fn print_restore(global: &Global, report: &RestoreReport) -> anyhow::Result<Exit
     }
     print_result(global.output, global.quiet, &text, &serde_json::to_value(report)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a replacing job backed up of its target before writing.
+fn replaced_backup_line(backup: &BackupReport) -> String {
+    match &backup.interrupted {
+        Some(job) => format!(
+            "the interrupted write it held ({job}) was backed up first to {} ({} rows; restoring that backup gives it back, marked incomplete)",
+            backup.target, backup.rows
+        ),
+        None => format!("the replaced database was backed up first to {} ({} rows)", backup.target, backup.rows),
+    }
 }
 
 fn print_migrate(global: &Global, report: &MigrateReport) -> anyhow::Result<ExitCode> {
@@ -249,6 +302,9 @@ fn print_migrate(global: &Global, report: &MigrateReport) -> anyhow::Result<Exit
     }
     if let Some(backup) = &report.backup {
         writeln!(text, "backup of the source: {} (sha256 {})", backup.target, backup.sha256)?;
+    }
+    if let Some(replaced) = &report.replaced_backup {
+        writeln!(text, "{}", replaced_backup_line(replaced))?;
     }
     writeln!(text, "next steps:")?;
     for (i, step) in report.next_steps.iter().enumerate() {
@@ -292,6 +348,12 @@ fn info(global: &Global, report: &InfoReport) -> anyhow::Result<ExitCode> {
         report.k8s_version
     )?;
     writeln!(text, "rows:             {} in {} tables", report.rows, report.tables.len())?;
+    if let Some(job) = &report.interrupted {
+        writeln!(
+            text,
+            "incomplete:       a backup of an interrupted write ({job}); a restore marks the target incomplete"
+        )?;
+    }
     let width = report.tables.iter().map(|t| t.table.len()).max().unwrap_or(0);
     for t in &report.tables {
         writeln!(text, "  {:width$}  {}", t.table, t.rows)?;

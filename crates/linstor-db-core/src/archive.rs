@@ -23,8 +23,13 @@ pub const MANIFEST_ENTRY: &str = "manifest.json";
 pub const CRDS_ENTRY: &str = "crds.yaml";
 /// `format` of our manifest.
 pub const FORMAT: &str = "linstor-db-backup";
-/// `format_version` of our manifest; readers refuse newer ones.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest `format_version` of our manifest, which this reader reads; readers refuse newer ones.
+/// Backups are written at 1, except those of an interrupted write ([`Manifest::interrupted`]), which
+/// are written at 2: a reader of format 1 ignores fields it does not know, and would restore one as
+/// a complete database.
+pub const FORMAT_VERSION: u32 = 2;
+/// `format_version` of a backup of complete data.
+const FORMAT_VERSION_COMPLETE: u32 = 1;
 /// Plural of LINSTOR's `LinstorVersion` CRD.
 pub const LINSTOR_VERSION_PLURAL: &str = "linstorversion";
 /// Plural of LINSTOR's `Rollback` CRD.
@@ -62,6 +67,10 @@ pub struct Manifest {
     pub rows: u64,
     /// Every other entry of the archive, in archive order.
     pub entries: Vec<ManifestEntry>,
+    /// A backup of an interrupted write (the safety backup a replacing job takes of it): the job whose
+    /// write was interrupted. Restoring it leaves the target marked incomplete, as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
 }
 
 /// One archive entry as the manifest records it.
@@ -82,7 +91,7 @@ impl Manifest {
     pub fn new(meta: &ExportMeta, created_ms: i64) -> Manifest {
         Manifest {
             format: FORMAT.to_owned(),
-            format_version: FORMAT_VERSION,
+            format_version: if meta.interrupted.is_some() { FORMAT_VERSION } else { FORMAT_VERSION_COMPLETE },
             tool_version: crate::TOOL_VERSION.to_owned(),
             created_ms,
             source: meta.exported_from.clone(),
@@ -93,6 +102,7 @@ impl Manifest {
             k8s_version: meta.k8s_version,
             rows: 0,
             entries: Vec::new(),
+            interrupted: meta.interrupted.clone(),
         }
     }
 
@@ -127,6 +137,7 @@ impl Manifest {
             objects_at: Vec::new(),
             lost_columns: Vec::new(),
             job: None,
+            interrupted: self.interrupted.clone(),
         })
         .and_then(|meta| meta.check_supported(what).map(|()| meta))
     }

@@ -11,6 +11,11 @@ use crate::K8S_GROUP;
 
 /// Name of the one `LinstorVersion` custom resource.
 pub const LINSTOR_VERSION_NAME: &str = "version";
+/// Annotation on `LinstorVersion` while an import runs (with `spec.version` = -1, which LINSTOR 1.34
+/// refuses as "too old" and LINSTOR 1.33 cannot migrate from).
+pub const IMPORT_MARKER_ANNOTATION: &str = "linstor-db/import-in-progress";
+/// `LinstorVersion.spec.version` while an import runs.
+pub const BLOCKING_K8S_VERSION: i64 = -1;
 
 /// The text LINSTOR hashes into a CR name (`GenCrd*.deriveKey` input): the primary-key values in
 /// column order joined with `:`; `%d` for integers; in data versions before `v1-33-1` a DATE key part
@@ -194,6 +199,18 @@ pub fn linstor_version_cr(next_migration: u32) -> Json {
         "kind": "LinstorVersion",
         "metadata": {"name": LINSTOR_VERSION_NAME},
         "spec": {"version": next_migration},
+    })
+}
+
+/// The `LinstorVersion` of an interrupted import: the blocking version with our `marker`, as the
+/// Kubernetes target leaves it. A backup of an interrupted write carries this one, so that whoever
+/// applies its objects by hand gets a cluster LINSTOR refuses and this tool reports as interrupted.
+pub fn interrupted_linstor_version_cr(marker: &str) -> Json {
+    json!({
+        "apiVersion": format!("{K8S_GROUP}/v1"),
+        "kind": "LinstorVersion",
+        "metadata": {"name": LINSTOR_VERSION_NAME, "annotations": {IMPORT_MARKER_ANNOTATION: marker}},
+        "spec": {"version": BLOCKING_K8S_VERSION},
     })
 }
 

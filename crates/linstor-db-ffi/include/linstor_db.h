@@ -502,6 +502,26 @@ lsdb_status lsdb_migrate(const lsdb_context *ctx,
 lsdb_status lsdb_list_backups(const lsdb_context *ctx, const char *namespace_, char **report_json);
 
 /**
+ * Deletes the complete backups of Kubernetes namespace `namespace` beyond the `keep` newest complete
+ * ones (`keep` at least 1) and, when `older_than_s` is not 0, only those at least that many seconds
+ * old; with `dry_run`, deletes nothing. Never deletes the newest complete backup, one still being
+ * written or one that cannot be read. Report: `{namespace, dry_run, deleted, choices: [{name,
+ * address, scheme, age_seconds, delete, reason, secrets: [text]}]}`, newest first.
+ *
+ * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+ * Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+ *
+ * # Safety
+ * `ctx` NULL or live; `namespace` NULL or NUL-terminated; `report_json` NULL or writable.
+ */
+lsdb_status lsdb_prune_backups(const lsdb_context *ctx,
+                               const char *namespace_,
+                               uint32_t keep,
+                               uint64_t older_than_s,
+                               bool dry_run,
+                               char **report_json);
+
+/**
  * Deletes LINSTOR's database from `store` (NULL: connection_url of linstor.toml): every
  * internal.linstor.linbit.com CRD, or every key under the etcd prefix; only after the backup
  * `backup` verified equal to it row by row (else LSDB_STATUS_REFUSED). Options read: `controller`,

@@ -293,6 +293,35 @@ pub unsafe extern "C" fn lsdb_list_backups(
     })
 }
 
+/// Deletes the complete backups of Kubernetes namespace `namespace` beyond the `keep` newest complete
+/// ones (`keep` at least 1) and, when `older_than_s` is not 0, only those at least that many seconds
+/// old; with `dry_run`, deletes nothing. Never deletes the newest complete backup, one still being
+/// written or one that cannot be read. Report: `{namespace, dry_run, deleted, choices: [{name,
+/// address, scheme, age_seconds, delete, reason, secrets: [text]}]}`, newest first.
+///
+/// Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
+/// Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
+///
+/// # Safety
+/// `ctx` NULL or live; `namespace` NULL or NUL-terminated; `report_json` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lsdb_prune_backups(
+    ctx: *const lsdb_context,
+    namespace: *const c_char,
+    keep: u32,
+    older_than_s: u64,
+    dry_run: bool,
+    report_json: *mut *mut c_char,
+) -> lsdb_status {
+    // SAFETY (every unsafe block): pointers as promised by the caller.
+    job_call(unsafe { ctx.as_ref() }, unsafe { report_json.as_mut() }, |job| {
+        let namespace = unsafe { required_str(namespace, "namespace") }?;
+        let connection = job.connection_without_store()?;
+        let older_than = (older_than_s > 0).then(|| std::time::Duration::from_secs(older_than_s));
+        job.block_on(jobs::prune_backups(&connection, namespace, keep as usize, older_than, dry_run))
+    })
+}
+
 /// Deletes LINSTOR's database from `store` (NULL: connection_url of linstor.toml): every
 /// internal.linstor.linbit.com CRD, or every key under the etcd prefix; only after the backup
 /// `backup` verified equal to it row by row (else LSDB_STATUS_REFUSED). Options read: `controller`,

@@ -21,8 +21,8 @@ pub use context::{
     lsdb_context_set_progress, lsdb_context_set_retry_timeout, lsdb_progress_callback,
 };
 pub use jobs::{
-    lsdb_backup, lsdb_export, lsdb_generate, lsdb_import, lsdb_info, lsdb_list_backups, lsdb_migrate, lsdb_purge,
-    lsdb_restore, lsdb_verify,
+    lsdb_backup, lsdb_export, lsdb_generate, lsdb_import, lsdb_info, lsdb_list_backups, lsdb_migrate,
+    lsdb_prune_backups, lsdb_purge, lsdb_restore, lsdb_verify,
 };
 pub use status::{lsdb_status, lsdb_status_describe};
 

@@ -30,7 +30,9 @@ use crate::archive::{
 };
 use crate::error::{Error, Result};
 use crate::export::{now_ms, ExportMeta};
-use crate::k8s_layout::{crd, custom_resource, hex, linstor_version_cr, linstor_version_crd, rollback_crd};
+use crate::k8s_layout::{
+    crd, custom_resource, hex, interrupted_linstor_version_cr, linstor_version_cr, linstor_version_crd, rollback_crd,
+};
 use crate::row::Row;
 use crate::schema::{DataVersion, ServedVersion, Table};
 use crate::K8S_GROUP;
@@ -150,6 +152,17 @@ impl ArchiveTarget {
     }
 }
 
+/// The in-progress marker a backup of an interrupted write carries on its `LinstorVersion`: it names
+/// the job, like the marker the store held.
+fn interrupted_marker(job: &str) -> String {
+    serde_json::json!({
+        "tool": format!("linstor-db {}", crate::TOOL_VERSION),
+        "job": job,
+        "backup": "a backup of this interrupted write, taken before it was replaced",
+    })
+    .to_string()
+}
+
 fn write_document(out: &mut impl Write, object: &Json) -> io::Result<()> {
     let yaml = serde_yaml::to_string(object).map_err(io::Error::other)?;
     out.write_all(b"---\n")?;
@@ -210,7 +223,11 @@ impl Target for ArchiveTarget {
     }
 
     async fn commit(&mut self, meta: &ExportMeta) -> Result<()> {
-        self.append_documents(&entry_name(LINSTOR_VERSION_PLURAL), &[linstor_version_cr(meta.k8s_version + 1)])?;
+        let linstor_version = match &meta.interrupted {
+            Some(job) => interrupted_linstor_version_cr(&interrupted_marker(job)),
+            None => linstor_version_cr(meta.k8s_version + 1),
+        };
+        self.append_documents(&entry_name(LINSTOR_VERSION_PLURAL), &[linstor_version])?;
         self.append_documents(&entry_name(ROLLBACK_PLURAL), &[])?;
         let mut crds: Vec<Json> =
             meta.data_version.schema().tables.iter().filter_map(|t| crd(t.name, meta.data_version)).collect();
@@ -1232,6 +1249,83 @@ mod tests {
 
     /// Issue 14 item 12: entries that point outside the archive, links and devices are refused by name,
     /// in backups and in the check after writing one.
+    /// A source whose data is an interrupted write of `job`, as a replacing job reads it.
+    struct InterruptedWrite(crate::generate::GeneratedSource);
+
+    #[async_trait]
+    impl Source for InterruptedWrite {
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+
+        async fn open(&mut self) -> Result<ExportMeta> {
+            let mut meta = self.0.open().await?;
+            meta.interrupted = Some("restore of /backups/a.tar.gz".into());
+            Ok(meta)
+        }
+
+        async fn next_event(&mut self) -> Result<Option<Event>> {
+            self.0.next_event().await
+        }
+    }
+
+    /// A backup of an interrupted write says so where every reader looks: its manifest (at format 2,
+    /// which readers of format 1 refuse instead of taking the data for complete) and, for readers
+    /// without the manifest, a `LinstorVersion` at the blocking version with the marker.
+    #[tokio::test]
+    async fn a_backup_of_an_interrupted_write_is_marked_for_every_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("left.tar.gz");
+        let plan = crate::generate::Plan::for_rows(200, 3, DataVersion::V1_31_1);
+        let mut source = InterruptedWrite(crate::generate::GeneratedSource::new(plan.clone()));
+        crate::engine::copy(&mut source, &mut ArchiveTarget::new(&path), &Default::default()).await.unwrap();
+
+        let VerifiedArchive { manifest, .. } = verify_archive(&path).unwrap();
+        assert_eq!(
+            (manifest.format_version, manifest.interrupted.as_deref()),
+            (2, Some("restore of /backups/a.tar.gz"))
+        );
+        let (meta, rows) = rows_of(&mut ArchiveSource::new(&path)).await;
+        assert_eq!(meta.interrupted.as_deref(), Some("restore of /backups/a.tar.gz"));
+        let (_, generated) = rows_of(&mut crate::generate::GeneratedSource::new(plan)).await;
+        assert!(rows == generated);
+
+        // Without the manifest, the LinstorVersion entry refuses it as an interrupted import.
+        let stripped = dir.path().join("no-manifest.tar.gz");
+        let mut builder = tar::Builder::new(GzEncoder::new(File::create(&stripped).unwrap(), Compression::fast()));
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(File::open(&path).unwrap()));
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().display().to_string();
+            if name == MANIFEST_ENTRY {
+                continue;
+            }
+            if name == entry_name(LINSTOR_VERSION_PLURAL) {
+                let mut text = String::new();
+                io::Read::read_to_string(&mut entry, &mut text).unwrap();
+                assert!(text.contains("version: -1") && text.contains("linstor-db/import-in-progress"), "{text}");
+                let mut header = tar::Header::new_gnu();
+                header.set_size(text.len() as u64);
+                header.set_mode(0o600);
+                header.set_cksum();
+                builder.append_data(&mut header, &name, text.as_bytes()).unwrap();
+                continue;
+            }
+            let mut header = entry.header().clone();
+            builder.append_data(&mut header, &name, &mut entry).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap();
+        let err = ArchiveSource::new(&stripped).open().await.unwrap_err().to_string();
+        assert!(err.contains("taken while an import was running"), "{err}");
+
+        // LINSTOR's export format cannot mark data incomplete: export-db refuses it.
+        let export = dir.path().join("left.json");
+        let mut target = crate::backend::file::ExportFileTarget::new(export.clone());
+        let err =
+            crate::engine::copy(&mut ArchiveSource::new(&path), &mut target, &Default::default()).await.unwrap_err();
+        assert!(err.to_string().contains("interrupted write") && !export.exists(), "{err}");
+    }
+
     #[test]
     fn archives_with_escaping_names_links_or_devices_are_refused() {
         let dir = tempfile::tempdir().unwrap();

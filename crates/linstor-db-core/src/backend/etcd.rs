@@ -489,6 +489,8 @@ pub struct EtcdSource {
     reading: Option<TableRead>,
     /// Rows of the current table's first response, not emitted yet.
     first_rows: Vec<Row>,
+    /// Reads an interrupted write too ([`EtcdSource::reading_interrupted`]).
+    interrupted: bool,
 }
 
 /// A range request under way.
@@ -518,7 +520,21 @@ impl Drop for TableRead {
 impl EtcdSource {
     /// A source over `store` (nothing is read until [`Source::open`]).
     pub fn new(store: EtcdStore) -> EtcdSource {
-        EtcdSource { store, revision: 0, plan: VecDeque::new(), reading: None, first_rows: Vec::new() }
+        EtcdSource {
+            store,
+            revision: 0,
+            plan: VecDeque::new(),
+            reading: None,
+            first_rows: Vec::new(),
+            interrupted: false,
+        }
+    }
+
+    /// Reads an interrupted write as it is, at the data version its marker names, for the backup
+    /// taken before it is replaced; the metadata names the job ([`ExportMeta::interrupted`]).
+    pub fn reading_interrupted(mut self) -> EtcdSource {
+        self.interrupted = true;
+        self
     }
 
     fn range(&self, table: &Table) -> (Vec<u8>, GetOptions) {
@@ -645,11 +661,19 @@ impl Source for EtcdSource {
     async fn open(&mut self) -> Result<ExportMeta> {
         let state = self.store.state().await?;
         self.revision = state.revision;
-        let release =
-            release_of(&self.store.describe(), &self.store.settings, &state, &self.store.incomplete_import_recovery())?;
-        self.read_first_pages(&release.data_version.schema().tables).await?;
-        let now = now_ms();
-        Ok(ExportMeta::for_release(release, "etcd", now))
+        let meta = match &state.marker {
+            Some(marker) if self.interrupted => {
+                let writer = state.lock.as_ref().filter(|(holder, _)| !holder.is_gone()).map(|(h, _)| h.describe());
+                super::interrupted_meta(&self.store.describe(), marker, writer, "etcd")?
+            }
+            _ => {
+                let recovery = self.store.incomplete_import_recovery();
+                let release = release_of(&self.store.describe(), &self.store.settings, &state, &recovery)?;
+                ExportMeta::for_release(release, "etcd", now_ms())
+            }
+        };
+        self.read_first_pages(&meta.data_version.schema().tables).await?;
+        Ok(meta)
     }
 
     async fn next_event(&mut self) -> Result<Option<Event>> {

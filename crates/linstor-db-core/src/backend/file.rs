@@ -211,7 +211,14 @@ impl Target for ExportFileTarget {
         self.path.display().to_string()
     }
 
-    async fn preflight(&mut self, _meta: &ExportMeta, _replace: bool) -> Result<()> {
+    async fn preflight(&mut self, meta: &ExportMeta, _replace: bool) -> Result<()> {
+        if let Some(job) = &meta.interrupted {
+            // LINSTOR's format has no way to say so: the file would import as a complete database.
+            return Err(Error::Refused(format!(
+                "the data is an interrupted write ({job}), which an export-db file cannot mark as incomplete; \
+                 `linstor-db restore` writes it back marked incomplete, as it was (nothing was written)"
+            )));
+        }
         check_writable_path(&self.path)
     }
 

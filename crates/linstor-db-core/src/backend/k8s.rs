@@ -31,7 +31,8 @@ use super::{Event, Source, Target};
 use crate::error::{Error, Result};
 use crate::export::{now_ms, ExportMeta};
 use crate::k8s_layout::{
-    crd, custom_resource, linstor_version_cr, linstor_version_crd, rollback_crd, LINSTOR_VERSION_NAME,
+    crd, custom_resource, linstor_version_cr, linstor_version_crd, rollback_crd, BLOCKING_K8S_VERSION,
+    IMPORT_MARKER_ANNOTATION, LINSTOR_VERSION_NAME,
 };
 use crate::row::{Row, Value};
 use crate::schema::{DataVersion, Release, Table, DEFAULT_ACCESS_TYPES, RELEASES};
@@ -40,14 +41,9 @@ use crate::K8S_GROUP;
 
 /// Field manager of our server-side applies.
 const FIELD_MANAGER: &str = "linstor-db";
-/// Annotation on `LinstorVersion` while an import runs (with `spec.version` = -1, which LINSTOR 1.34
-/// refuses as "too old" and LINSTOR 1.33 cannot migrate from).
-pub const IMPORT_MARKER_ANNOTATION: &str = "linstor-db/import-in-progress";
 /// Annotation on `LinstorVersion` naming the job that writes the cluster now ([`super::lock`]),
 /// renewed while it writes. LINSTOR never reads it.
 pub const WRITER_ANNOTATION: &str = "linstor-db/writer";
-/// `LinstorVersion.spec.version` while an import runs.
-pub const BLOCKING_K8S_VERSION: i64 = -1;
 
 /// How to reach the API server and how hard to push it.
 #[derive(Debug, Clone)]
@@ -542,6 +538,8 @@ pub struct K8sSource {
     /// Tables being listed, in schema order; the first is the current one once `started`.
     listing: VecDeque<TableListing>,
     started: bool,
+    /// Reads an interrupted write too ([`K8sSource::reading_interrupted`]).
+    interrupted: bool,
 }
 
 /// Tables listed at once. Measured on 2 cores, 10k rows: 4 CRDs at a time list everything in
@@ -562,7 +560,21 @@ struct TableListing {
 impl K8sSource {
     /// A source over `store` (nothing is read until [`Source::open`]).
     pub fn new(store: K8sStore) -> K8sSource {
-        K8sSource { store, version: DataVersion::V1_33_1, tables: [].iter(), listing: VecDeque::new(), started: false }
+        K8sSource {
+            store,
+            version: DataVersion::V1_33_1,
+            tables: [].iter(),
+            listing: VecDeque::new(),
+            started: false,
+            interrupted: false,
+        }
+    }
+
+    /// Reads an interrupted write as it is, at the data version its marker names, for the backup
+    /// taken before it is replaced; the metadata names the job ([`ExportMeta::interrupted`]).
+    pub fn reading_interrupted(mut self) -> K8sSource {
+        self.interrupted = true;
+        self
     }
 
     /// Starts listing tables until [`TABLES_IN_FLIGHT`] are under way.
@@ -623,10 +635,20 @@ impl Source for K8sSource {
 
     async fn open(&mut self) -> Result<ExportMeta> {
         let state = self.store.state().await?;
-        let release = release_of(&self.store.describe(), &state, &self.store.incomplete_import_recovery())?;
-        self.version = release.data_version;
-        self.tables = release.data_version.schema().tables.iter();
-        Ok(ExportMeta::for_release(release, "k8s", now_ms()))
+        let meta = match &state.marker {
+            Some(marker) if self.interrupted => {
+                let now = now_ms();
+                let writer = state.writer.as_ref().filter(|holder| holder.is_live(now)).map(Holder::describe);
+                super::interrupted_meta(&self.store.describe(), marker, writer, "k8s")?
+            }
+            _ => {
+                let release = release_of(&self.store.describe(), &state, &self.store.incomplete_import_recovery())?;
+                ExportMeta::for_release(release, "k8s", now_ms())
+            }
+        };
+        self.version = meta.data_version;
+        self.tables = meta.data_version.schema().tables.iter();
+        Ok(meta)
     }
 
     async fn next_event(&mut self) -> Result<Option<Event>> {

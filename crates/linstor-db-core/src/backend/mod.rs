@@ -240,6 +240,20 @@ impl<'a> Stores<'a> {
         }
     }
 
+    /// Opens the interrupted write that the database store `address` holds for reading, at the data
+    /// version its in-progress marker names (a store without a marker reads as [`Stores::source`]).
+    pub async fn interrupted_source(&mut self, address: &StoreAddress) -> Result<Box<dyn Source>> {
+        match address {
+            #[cfg(feature = "etcd")]
+            StoreAddress::Etcd { endpoints } => {
+                Ok(Box::new(etcd::EtcdSource::new(self.etcd(endpoints).await?).reading_interrupted()))
+            }
+            #[cfg(feature = "k8s")]
+            StoreAddress::K8s => Ok(Box::new(k8s::K8sSource::new(self.k8s().await?).reading_interrupted())),
+            other => self.source(other).await,
+        }
+    }
+
     /// Opens `address` for writing.
     pub async fn target(&mut self, address: &StoreAddress) -> Result<Box<dyn Target>> {
         match address {
@@ -266,6 +280,41 @@ pub(crate) fn replace_only(target: &dyn Target, marker: String, replace: bool) -
         return Ok(());
     }
     Err(Error::IncompleteImport { store: target.describe(), detail: marker, recovery: target.recovery() })
+}
+
+/// The metadata of the interrupted write a source reads for the safety backup taken before a job
+/// replaces it: the data version and LINSTOR release the job was writing, and the job, from its
+/// in-progress `marker`. Refused while `live_writer` (the job holding the writer lock) still writes.
+pub(crate) fn interrupted_meta(
+    store: &str,
+    marker: &str,
+    live_writer: Option<String>,
+    exported_from: &str,
+) -> Result<ExportMeta> {
+    if let Some(holder) = live_writer {
+        return Err(Error::TargetLocked { store: store.to_owned(), holder, ttl_s: lock::LOCK_TTL.as_secs() });
+    }
+    let marker: serde_json::Value = serde_json::from_str(marker).unwrap_or_default();
+    let text = |field: &str| marker[field].as_str().map(str::to_owned);
+    let Some(data_version) = text("data_version").and_then(|v| v.parse::<crate::schema::DataVersion>().ok()) else {
+        return Err(Error::Refused(format!(
+            "{store} holds an interrupted write whose in-progress marker names no data version this tool reads \
+             (it was written by an earlier linstor-db), so it cannot be backed up before it is replaced; \
+             nothing was written. Back it up by other means if it matters, undo it, then run this job again"
+        )));
+    };
+    let linstor_version = text("linstor_version");
+    let release = crate::schema::RELEASES
+        .iter()
+        .rev()
+        .find(|r| r.data_version == data_version && linstor_version.as_deref() == Some(r.version))
+        .unwrap_or_else(|| crate::schema::Release::newest_with(data_version));
+    let mut meta = ExportMeta::for_release(release, exported_from, crate::export::now_ms());
+    if let Some(version) = linstor_version {
+        meta.linstor_version = version;
+    }
+    meta.interrupted = Some(text("job").unwrap_or_else(|| "a job of an earlier linstor-db".to_owned()));
+    Ok(meta)
 }
 
 fn unsupported(address: &StoreAddress) -> Error {

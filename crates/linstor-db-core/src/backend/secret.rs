@@ -14,7 +14,7 @@ use std::path::Path;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::ByteString;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -120,8 +120,19 @@ impl SecretStore {
         delete_command(&self.namespace, name)
     }
 
+    /// Deletes Secret `name`; one already gone is fine.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let resource = format!("secret {}/{name}", self.namespace);
+        let params = DeleteParams::default();
+        match self.store.retry("delete", &resource, || self.api.delete(name, &params)).await {
+            Ok(_) => Ok(()),
+            Err(Error::K8s { source, .. }) if is_status(&source, 404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every Secret of the namespace, page by page.
-    async fn list_all(&self) -> Result<Vec<Secret>> {
+    pub async fn list_all(&self) -> Result<Vec<Secret>> {
         let resource = format!("secrets in {}", self.namespace);
         let mut secrets = Vec::new();
         let mut params = ListParams::default().limit(500);
@@ -374,11 +385,6 @@ impl SecretStore {
             .filter_map(|s| s.metadata.name)
             .collect())
     }
-
-    /// Every backup Secret of the namespace, newest first, without reading their content.
-    pub async fn list(&self) -> Result<Vec<BackupListing>> {
-        Ok(backup_listings(&self.namespace, &self.list_all().await?, k8s_openapi::jiff::Timestamp::now()))
-    }
 }
 
 /// The backups among `secrets` (all Secrets of `namespace`), newest first, with what their parts and
@@ -498,6 +504,89 @@ pub fn backup_listings(namespace: &str, secrets: &[Secret], now: k8s_openapi::ji
     listings
 }
 
+/// What `backup prune` does with one backup.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PruneChoice {
+    /// The backup's name (its marker, or its one Secret).
+    pub name: String,
+    /// `secret://NAMESPACE/NAME`.
+    pub address: String,
+    /// Scheme.
+    pub scheme: SecretScheme,
+    /// Age in seconds, when the API reports the creation time.
+    pub age_seconds: Option<i64>,
+    /// Deleted (in a dry run: would be).
+    pub delete: bool,
+    /// Why it is kept or deleted.
+    pub reason: String,
+    /// The Secrets that make up the backup, the marker first: what a deletion removes, in order.
+    pub secrets: Vec<String>,
+}
+
+/// Which backups of `listings` (newest first, as [`backup_listings`] orders them, each checked
+/// readable) `backup prune` deletes: complete ones beyond the `keep` newest complete ones and, with
+/// `older_than_s`, only those at least that old. It never deletes the newest complete backup (`keep`
+/// is at least 1), an incomplete one (it may still be written; `backup list` names the command that
+/// deletes it) or one whose age is unknown. `secrets` are the namespace's Secrets, for the parts.
+pub fn prune_plan(
+    listings: &[BackupListing],
+    secrets: &[Secret],
+    keep: usize,
+    older_than_s: Option<i64>,
+) -> Vec<PruneChoice> {
+    let keep = keep.max(1);
+    let mut complete_seen = 0;
+    let mut choices = Vec::new();
+    for listing in listings {
+        let (delete, reason) = match listing.scheme {
+            SecretScheme::Acknowledgement => (false, "not a backup: it acknowledges one downloaded by hand".to_owned()),
+            _ if !listing.complete => (false, format!("incomplete or unreadable, so not counted: {}", listing.note)),
+            _ => {
+                complete_seen += 1;
+                match (listing.age_seconds, older_than_s) {
+                    _ if complete_seen <= keep => (false, format!("one of the {keep} newest complete backups")),
+                    (None, _) => (false, "its creation time is unknown".to_owned()),
+                    (Some(age), Some(limit)) if age < limit => (false, format!("younger than {limit} s")),
+                    _ => (true, format!("older than the {keep} newest complete backups")),
+                }
+            }
+        };
+        choices.push(PruneChoice {
+            name: listing.name.clone(),
+            address: listing.address.clone(),
+            scheme: listing.scheme,
+            age_seconds: listing.age_seconds,
+            delete,
+            reason,
+            secrets: backup_secrets(listing, secrets),
+        });
+    }
+    choices
+}
+
+/// The Secrets backup `listing` consists of, the marker first: ours carry its label, Piraeus v2
+/// parts theirs; the other schemes are one Secret.
+fn backup_secrets(listing: &BackupListing, secrets: &[Secret]) -> Vec<String> {
+    let part_of = |secret: &Secret| match listing.scheme {
+        SecretScheme::LinstorDb => label_of(secret) == Some(listing.name.as_str()),
+        SecretScheme::PiraeusV2 => {
+            secret.type_.as_deref() == Some(PIRAEUS_V2_PART_TYPE)
+                && secret.metadata.labels.as_ref().and_then(|l| l.get(PIRAEUS_V2_LABEL)) == Some(&listing.name)
+        }
+        _ => false,
+    };
+    let mut names = vec![listing.name.clone()];
+    let mut parts: Vec<String> = secrets
+        .iter()
+        .filter(|s| part_of(s))
+        .filter_map(|s| s.metadata.name.clone())
+        .filter(|n| *n != listing.name)
+        .collect();
+    parts.sort();
+    names.extend(parts);
+    names
+}
+
 fn address(namespace: &str, name: &str) -> String {
     format!("secret://{namespace}/{name}")
 }
@@ -539,4 +628,85 @@ fn check_parts(name: &str, parts: &[&Secret], recorded: usize, bytes: u64, sha25
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(name: &str, scheme: SecretScheme, age: Option<i64>, complete: bool) -> BackupListing {
+        BackupListing {
+            name: name.into(),
+            address: address("ns", name),
+            scheme,
+            created: None,
+            age_seconds: age,
+            bytes: 1,
+            parts: 1,
+            complete,
+            linstor_version: None,
+            data_version: None,
+            rows: None,
+            note: String::new(),
+        }
+    }
+
+    fn secret(name: &str, type_: &str, labels: &[(&str, &str)]) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                labels: Some(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
+                ..ObjectMeta::default()
+            },
+            type_: Some(type_.into()),
+            ..Secret::default()
+        }
+    }
+
+    /// The newest complete backups are kept; incomplete, unreadable, acknowledgement and undated ones
+    /// are neither counted nor deleted; `older_than` spares young ones; a deletion names every Secret
+    /// of the backup, the marker first.
+    #[test]
+    fn prune_keeps_the_newest_complete_backups_and_deletes_whole_backups() {
+        let hour = 3600;
+        let listings = [
+            listing("writing", SecretScheme::LinstorDb, Some(10), false),
+            listing("newest", SecretScheme::LinstorDb, Some(hour), true),
+            listing("ack", SecretScheme::Acknowledgement, Some(2 * hour), true),
+            listing("v2", SecretScheme::PiraeusV2, Some(3 * hour), true),
+            listing("undated", SecretScheme::OperatorV1, None, true),
+            listing("old", SecretScheme::LinstorDb, Some(30 * hour), true),
+        ];
+        let secrets = [
+            secret("old", SECRET_TYPE, &[(SECRET_LABEL, "old")]),
+            secret("old-01", SECRET_PART_TYPE, &[(SECRET_LABEL, "old")]),
+            secret("old-00", SECRET_PART_TYPE, &[(SECRET_LABEL, "old")]),
+            secret("older", SECRET_TYPE, &[(SECRET_LABEL, "older")]),
+            secret("v2", "piraeus.io/linstor-backup", &[]),
+            secret("v2-00", PIRAEUS_V2_PART_TYPE, &[(PIRAEUS_V2_LABEL, "v2")]),
+            secret("other-00", PIRAEUS_V2_PART_TYPE, &[(PIRAEUS_V2_LABEL, "other")]),
+        ];
+        let deleted = |keep, older_than| -> Vec<(String, Vec<String>)> {
+            prune_plan(&listings, &secrets, keep, older_than)
+                .into_iter()
+                .filter(|c| c.delete)
+                .map(|c| (c.name, c.secrets))
+                .collect()
+        };
+        let names = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            deleted(1, None),
+            vec![("v2".to_owned(), names(&["v2", "v2-00"])), ("old".to_owned(), names(&["old", "old-00", "old-01"]))]
+        );
+        assert_eq!(deleted(2, None), vec![("old".to_owned(), names(&["old", "old-00", "old-01"]))]);
+        assert_eq!(deleted(1, Some(24 * hour)), vec![("old".to_owned(), names(&["old", "old-00", "old-01"]))]);
+        assert!(deleted(4, None).is_empty());
+        // keep 0 is treated as 1: the newest complete backup stays.
+        assert_eq!(deleted(0, None).len(), 2);
+        let plan = prune_plan(&listings, &secrets, 1, None);
+        let reason = |name: &str| plan.iter().find(|c| c.name == name).map(|c| c.reason.clone()).unwrap_or_default();
+        assert!(reason("writing").starts_with("incomplete"), "{}", reason("writing"));
+        assert!(reason("undated").contains("unknown"), "{}", reason("undated"));
+        assert!(reason("ack").starts_with("not a backup"), "{}", reason("ack"));
+    }
 }

@@ -43,6 +43,10 @@ pub struct ExportMeta {
     /// backup.tar.gz`), kept in the target's in-progress marker, so that only a run of the same job
     /// finishes an interrupted write without `--replace`.
     pub job: Option<String>,
+    /// Backups of an interrupted write only (not part of the export format): the job whose write
+    /// was interrupted. A restore of such a backup leaves the target marked incomplete again, so
+    /// that it gives back exactly what was there.
+    pub interrupted: Option<String>,
 }
 
 impl ExportMeta {
@@ -59,6 +63,7 @@ impl ExportMeta {
             objects_at: Vec::new(),
             lost_columns: Vec::new(),
             job: None,
+            interrupted: None,
         }
     }
 

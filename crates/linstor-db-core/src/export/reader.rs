@@ -183,6 +183,7 @@ fn meta_from(head: &Map<String, Json>) -> std::result::Result<ExportMeta, String
         objects_at: Vec::new(),
         lost_columns: Vec::new(),
         job: None,
+        interrupted: None,
     })
 }
 

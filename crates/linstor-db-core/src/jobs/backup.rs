@@ -2,12 +2,14 @@
 
 use std::path::Path;
 
+use k8s_openapi::api::core::v1::Secret;
+
 use super::{step, JobOptions};
 use crate::archive::Manifest;
 use crate::backend::archive::{verify_archive, ArchiveTarget, VerifiedArchive};
-use crate::backend::secret::{BackupListing, SecretStore};
+use crate::backend::secret::{backup_listings, prune_plan, BackupListing, PruneChoice, SecretStore};
 use crate::backend::sorted::SortedSource;
-use crate::backend::{Connection, Stores};
+use crate::backend::{Connection, Source, Stores};
 use crate::check::{CheckReport, SizeLimits};
 use crate::engine::{self, TableCount};
 use crate::error::{Error, Result};
@@ -34,6 +36,9 @@ pub struct BackupReport {
     pub sha256: String,
     /// Secret parts (0 for a file).
     pub parts: usize,
+    /// A backup of an interrupted write: the job whose write it was (restoring it gives back that
+    /// interrupted write, marked incomplete).
+    pub interrupted: Option<String>,
 }
 
 /// `backup`: writes `from` as a backup archive to a file or to `secret://NAMESPACE/NAME`. The archive
@@ -45,7 +50,9 @@ pub async fn backup(
     to: &StoreAddress,
     options: &JobOptions,
 ) -> Result<BackupReport> {
-    Ok(backup_checked(&mut Stores::new(connection), from, to, options, None).await?.0)
+    let mut stores = Stores::new(connection);
+    let source = stores.source(from).await?;
+    Ok(backup_checked(&mut stores, source, to, options, None).await?.0)
 }
 
 /// [`backup`], with `check` also checking every row on the way (`linstor-db check`, against the
@@ -53,14 +60,14 @@ pub async fn backup(
 /// one read of the source before the write.
 pub(super) async fn backup_checked(
     stores: &mut Stores<'_>,
-    from: &StoreAddress,
+    from: Box<dyn Source>,
     to: &StoreAddress,
     options: &JobOptions,
     check: Option<SizeLimits>,
 ) -> Result<(BackupReport, Option<CheckReport>)> {
     match to {
         StoreAddress::File(path) => {
-            let (report, _, check) = write_backup(stores, from, path, options, check).await?;
+            let (report, _, check) = write_backup(from, path, options, check).await?;
             Ok((report, check))
         }
         StoreAddress::Secret { namespace, name } => {
@@ -78,7 +85,7 @@ pub(super) async fn backup_checked(
                 .tempdir()
                 .map_err(|source| Error::File { action: "create", path: std::env::temp_dir(), source })?;
             let path = staging.path().join("backup.tar.gz");
-            let (mut report, manifest, check) = write_backup(stores, from, &path, options, check).await?;
+            let (mut report, manifest, check) = write_backup(from, &path, options, check).await?;
             let uploaded = secrets.upload(name, &path, &manifest).await?;
             report.target = to.to_string();
             report.parts = uploaded.parts;
@@ -95,15 +102,14 @@ pub(super) async fn backup_checked(
 /// Writes and verifies the archive at `path`; returns the report, the archive's manifest and, with
 /// `check`, what the rows break of LINSTOR's load-time invariants.
 async fn write_backup(
-    stores: &mut Stores<'_>,
-    from: &StoreAddress,
+    from: Box<dyn Source>,
     path: &Path,
     options: &JobOptions,
     check: Option<SizeLimits>,
 ) -> Result<(BackupReport, Manifest, Option<CheckReport>)> {
     step(options, "backup");
     // Sorted, so that the same database always gives the same entries (and checksums).
-    let mut source = SortedSource::new(stores.source(from).await?);
+    let mut source = SortedSource::new(from);
     let mut archive = ArchiveTarget::new(path);
     let copy_options = options.copy_options(false);
     let (copied, check) = if let Some(limits) = check {
@@ -123,6 +129,7 @@ async fn write_backup(
         bytes,
         sha256,
         parts: 0,
+        interrupted: manifest.interrupted.clone(),
     };
     Ok((report, manifest, check))
 }
@@ -130,7 +137,14 @@ async fn write_backup(
 /// `backup list`: every backup Secret of `namespace`, whatever its scheme.
 pub async fn list_backups(connection: &Connection, namespace: &str) -> Result<Vec<BackupListing>> {
     let mut stores = Stores::new(connection);
-    let mut listings = SecretStore::new(stores.k8s().await?, namespace).list().await?;
+    let secrets = SecretStore::new(stores.k8s().await?, namespace).list_all().await?;
+    checked_listings(&mut stores, namespace, &secrets).await
+}
+
+/// The backups among `secrets` (all of `namespace`), newest first, each known readable or marked
+/// incomplete: ours are checked against their marker, the others are read.
+async fn checked_listings(stores: &mut Stores<'_>, namespace: &str, secrets: &[Secret]) -> Result<Vec<BackupListing>> {
+    let mut listings = backup_listings(namespace, secrets, k8s_openapi::jiff::Timestamp::now());
     // Operator and LINSTOR backups record no data version (their annotation names the new image):
     // read it from the archive. These fit in Secrets, so they are small.
     for listing in listings.iter_mut().filter(|l| l.complete && l.data_version.is_none()) {
@@ -153,4 +167,52 @@ pub async fn list_backups(connection: &Connection, namespace: &str) -> Result<Ve
         }
     }
     Ok(listings)
+}
+
+/// What `backup prune` did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PruneReport {
+    /// The namespace.
+    pub namespace: String,
+    /// Nothing was deleted.
+    pub dry_run: bool,
+    /// Every backup of the namespace, newest first, with what was done with it and why.
+    pub choices: Vec<PruneChoice>,
+    /// Backups deleted.
+    pub deleted: usize,
+}
+
+/// `backup prune`: deletes the complete backups of `namespace` beyond the `keep` newest complete ones
+/// (with `older_than`, only those at least that old), in every scheme `backup list` knows. Never the
+/// newest complete one, one being written or an unreadable one (which does not count as kept). Each
+/// backup's marker goes first, so an interrupted prune leaves parts that `backup list` names with
+/// their delete command, never a backup that claims to be complete.
+pub async fn prune_backups(
+    connection: &Connection,
+    namespace: &str,
+    keep: usize,
+    older_than: Option<std::time::Duration>,
+    dry_run: bool,
+) -> Result<PruneReport> {
+    if keep == 0 {
+        return Err(Error::InvalidArgument(
+            "--keep must be at least 1: prune never deletes the newest complete backup".into(),
+        ));
+    }
+    let mut stores = Stores::new(connection);
+    let store = SecretStore::new(stores.k8s().await?, namespace);
+    let secrets = store.list_all().await?;
+    let listings = checked_listings(&mut stores, namespace, &secrets).await?;
+    let older_than_s = older_than.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let choices = prune_plan(&listings, &secrets, keep, older_than_s);
+    let mut deleted = 0;
+    if !dry_run {
+        for choice in choices.iter().filter(|c| c.delete) {
+            for name in &choice.secrets {
+                store.delete(name).await?;
+            }
+            deleted += 1;
+        }
+    }
+    Ok(PruneReport { namespace: namespace.to_owned(), dry_run, choices, deleted })
 }

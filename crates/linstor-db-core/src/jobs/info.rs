@@ -26,6 +26,8 @@ pub struct InfoReport {
     pub objects_at: Vec<String>,
     /// Columns such a backup lacks (see [`crate::lost`]).
     pub lost_columns: Vec<crate::lost::LostColumn>,
+    /// A backup of an interrupted write: the job whose write it was.
+    pub interrupted: Option<String>,
 }
 
 /// `info`: the versions and row counts of a store, export or backup.
@@ -43,6 +45,7 @@ pub async fn info(connection: &Connection, store: &StoreAddress) -> Result<InfoR
         tables,
         objects_at: meta.objects_at,
         lost_columns: meta.lost_columns,
+        interrupted: meta.interrupted,
     })
 }
 

@@ -13,6 +13,9 @@ pub struct MigrateReport {
     pub target: String,
     /// The backup of the source taken first.
     pub backup: Option<BackupReport>,
+    /// The backup of what the target held (with `replace`): a different database, or an
+    /// interrupted write of another job.
+    pub replaced_backup: Option<BackupReport>,
     /// The target held an interrupted migration that this run finished.
     pub resumed: bool,
     /// The target already held exactly the source's data; nothing was written.
@@ -67,6 +70,7 @@ async fn migrate_guarded(
         source: from.to_string(),
         target: to.to_string(),
         backup: None,
+        replaced_backup: None,
         resumed: false,
         already_migrated: false,
         rows: 0,
@@ -95,13 +99,16 @@ async fn migrate_guarded(
     may_write_over(&target_holds, &job, to, options.replace)?;
     report.resumed = matches!(target_holds, Holds::IncompleteImport(_));
     let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-migrate"));
-    let (backup_report, check) = backup::backup_checked(stores, from, &keep, options, options.check_for(to)).await?;
+    let source = stores.source(from).await?;
+    let (backup_report, check) = backup::backup_checked(stores, source, &keep, options, options.check_for(to)).await?;
     report.rows = backup_report.rows;
     report.backup = Some(backup_report);
     if let Some(check) = check {
         // Nothing is written to the target before this; the backup of the source is kept.
         engine::refuse_unloadable(&from.to_string(), &check)?;
     }
+    report.replaced_backup =
+        back_up_replaced(stores, to, (&target_holds, &job), &replaced_sibling(&keep), options).await?;
     step(options, "write");
     // Written from the backup: one consistent snapshot, and the backup is known to restore.
     let mut source = stores.source(&keep).await?;

@@ -29,7 +29,7 @@ use crate::export::now_ms;
 use crate::k8s_layout::rfc3339_utc;
 use crate::store::StoreAddress;
 
-pub use backup::{backup, list_backups, BackupReport};
+pub use backup::{backup, list_backups, prune_backups, BackupReport, PruneReport};
 pub use export_import::{export, import};
 pub use generate::generate;
 pub use info::{check, info, verify, CheckJobReport, InfoReport};
@@ -146,6 +146,46 @@ fn may_write_over(holds: &Holds, job: &str, to: &StoreAddress, replace: bool) ->
             other.as_deref().unwrap_or("an earlier version of linstor-db")
         ))),
         _ => Ok(()),
+    }
+}
+
+/// The safety backup of what a replacing job writes over in `to`, kept at `keep`: a database, or an
+/// interrupted write of another job (read at the data version its marker names, and kept marked as
+/// interrupted: see [`crate::archive::Manifest::interrupted`]). `None` when `to` holds nothing, or
+/// `job`'s own interrupted write, which this run finishes.
+async fn back_up_replaced(
+    stores: &mut Stores<'_>,
+    to: &StoreAddress,
+    (holds, job): (&Holds, &str),
+    keep: &StoreAddress,
+    options: &JobOptions,
+) -> Result<Option<BackupReport>> {
+    let source = match holds {
+        Holds::Nothing => return Ok(None),
+        Holds::IncompleteImport(Some(own)) if own == job => return Ok(None),
+        Holds::IncompleteImport(_) => stores.interrupted_source(to).await?,
+        Holds::Database => stores.source(to).await?,
+    };
+    step(options, "back up the target");
+    Ok(Some(backup::backup_checked(stores, source, keep, options, None).await?.0))
+}
+
+/// `backup` with `-replaced` added to its name (before `.tar.gz`): where migrate keeps the backup of
+/// the target it replaces, beside the backup of its source.
+fn replaced_sibling(backup: &StoreAddress) -> StoreAddress {
+    match backup {
+        StoreAddress::File(path) => {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let renamed = match name.strip_suffix(".tar.gz") {
+                Some(stem) => format!("{stem}-replaced.tar.gz"),
+                None => format!("{name}-replaced"),
+            };
+            StoreAddress::File(path.with_file_name(renamed))
+        }
+        StoreAddress::Secret { namespace, name } => {
+            StoreAddress::Secret { namespace: namespace.clone(), name: format!("{name}-replaced") }
+        }
+        other => other.clone(),
     }
 }
 

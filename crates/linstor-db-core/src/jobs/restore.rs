@@ -22,8 +22,12 @@ pub struct RestoreReport {
     pub changes: Vec<TableChanges>,
     /// Rows in the backup.
     pub rows: u64,
-    /// The backup taken of what the target held before (with `replace`).
+    /// The backup taken of what the target held before (with `replace`): a database, or an
+    /// interrupted write of another job.
     pub previous_backup: Option<BackupReport>,
+    /// The backup was of an interrupted write (by this job): the target is left marked incomplete,
+    /// as it was, for that job to finish.
+    pub interrupted: Option<String>,
     /// The controller Deployment stopped and started again, if any.
     pub controller: Option<ControllerDeployment>,
 }
@@ -59,7 +63,9 @@ pub async fn restore(
         engine::inspect_checked(stores.source(from).await?.as_mut(), options.check_for(to)).await?;
     meta.check_supported(&from.to_string())?;
     crate::lost::check_restore(&meta, options.accept_lost_columns, &from.to_string())?;
-    if let Some(check) = check {
+    // The data of an interrupted write is not meant to load: it goes back marked incomplete (also if
+    // its write fails part-way), so nothing LINSTOR would start on can come of it.
+    if let Some(check) = check.filter(|_| meta.interrupted.is_none()) {
         engine::refuse_unloadable(&from.to_string(), &check)?;
     }
     let rows = tables.iter().map(|t| t.rows).sum();
@@ -73,6 +79,7 @@ pub async fn restore(
         changes: Vec::new(),
         rows,
         previous_backup: None,
+        interrupted: meta.interrupted.clone(),
         controller: None,
     };
     if options.dry_run {
@@ -93,7 +100,12 @@ pub async fn restore(
             ),
         });
     }
-    let job = job_identity(stores, "restore", from).await?;
+    // A backup of an interrupted write gives that write back: this restore acts as its job, which
+    // then finishes it (and so does this restore, run again after an interruption).
+    let job = match &meta.interrupted {
+        Some(interrupted) => interrupted.clone(),
+        None => job_identity(stores, "restore", from).await?,
+    };
     may_write_over(&target_holds, &job, to, options.replace)?;
     let guard = guard(stores, to, options).await?;
     report.controller = guard.stopped().cloned();
@@ -109,10 +121,8 @@ async fn restore_guarded(
     options: &JobOptions,
     report: &mut RestoreReport,
 ) -> Result<()> {
-    if target_holds == Holds::Database {
-        let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-restore"));
-        report.previous_backup = Some(backup::backup_checked(stores, to, &keep, options, None).await?.0);
-    }
+    let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-restore"));
+    report.previous_backup = back_up_replaced(stores, to, (&target_holds, &job), &keep, options).await?;
     step(options, "restore");
     let mut source = stores.source(from).await?;
     let mut target = stores.target(to).await?;
@@ -124,6 +134,10 @@ async fn restore_guarded(
     report.changes = Vec::new();
     if !verify.equal() {
         return Err(verify_failed(target.as_mut(), (&verify, examples), "").await);
+    }
+    if let Some(interrupted) = &report.interrupted {
+        let reason = format!("restored from a backup of the interrupted write of {interrupted}, as it was");
+        target.mark_incomplete(&reason).await?;
     }
     Ok(())
 }
