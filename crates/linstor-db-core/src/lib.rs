@@ -7,7 +7,7 @@
 //!   [`etcd_layout`] (keys and values on etcd), [`key_windows`] (etcd read windows), [`k8s_layout`] (CRDs, CR names and objects), [`export`] (the export JSON), [`config`]
 //!   (`linstor.toml`), [`store`] (store addresses), [`objects`] (LINSTOR's object names), [`lost`]
 //!   (columns a backup served at an older version lacks),
-//!   [`generate`] (databases LINSTOR starts on);
+//!   [`generate`] (databases LINSTOR starts on), [`spill`] (external sorting for the checks' joins);
 //! - [`backend`]: the [`backend::Source`] / [`backend::Target`] traits and their adapters
 //!   (etcd behind the `etcd` feature, export files);
 //! - [`engine`]: copy (export, import), inspect, with the safety checks around them;
@@ -35,6 +35,7 @@ pub mod lost;
 pub mod objects;
 pub mod row;
 pub mod schema;
+pub mod spill;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -1,13 +1,11 @@
 //! A [`Source`] adapter that emits each table's rows sorted by primary key — the order of LINSTOR's
 //! own etcd export (`TreeSet` of composed keys) — whatever order the store returned them in (the
 //! Kubernetes API lists by hash name, etcd by key bytes, where `/` after a key sorts differently).
-//! Memory stays bounded: runs of about [`RUN_BYTES`] are sorted in memory, and larger tables are
-//! spilled to anonymous temporary files and merged.
+//! Memory stays bounded: an external sort ([`crate::spill`]) keeps runs of about [`RUN_BYTES`] and
+//! spills larger tables to anonymous temporary files.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::cmp::Ordering;
+use std::io;
 
 use async_trait::async_trait;
 
@@ -16,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::export::ExportMeta;
 use crate::row::{Row, Value};
 use crate::schema::Table;
+use crate::spill::{ExternalSort, Field, Sorted};
 
 /// Estimated heap bytes of rows sorted in memory before a run is spilled to disk. Bytes, not rows,
 /// so that wide tables cannot push jobs holding two sorted sources (verify, restore, migrate)
@@ -28,12 +27,83 @@ const BATCH: usize = 1024;
 pub struct SortedSource<S> {
     inner: S,
     run_bytes: usize,
-    output: Option<Output>,
+    output: Option<Sorted<Keyed>>,
 }
 
-enum Output {
-    Memory(std::vec::IntoIter<(String, Row)>),
-    Merge(Merger),
+/// A row with its formatted key, ordered by the key alone: rows with equal keys (duplicates, which
+/// the checker reports) keep the order the store returned them in.
+struct Keyed {
+    key: String,
+    row: Row,
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Keyed) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Keyed {}
+
+impl PartialOrd for Keyed {
+    fn partial_cmp(&self, other: &Keyed) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Keyed {
+    fn cmp(&self, other: &Keyed) -> Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+impl Field for Value {
+    fn put(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Text(s) => {
+                out.push(0);
+                s.put(out);
+            }
+            Value::Int(v) => {
+                out.push(1);
+                v.put(out);
+            }
+            Value::Bool(b) => {
+                out.push(2);
+                b.put(out);
+            }
+        }
+    }
+
+    fn take(input: &mut &[u8]) -> io::Result<Value> {
+        Ok(match u8::take(input)? {
+            0 => Value::Text(String::take(input)?),
+            1 => Value::Int(i64::take(input)?),
+            _ => Value::Bool(bool::take(input)?),
+        })
+    }
+
+    fn heap(&self) -> usize {
+        match self {
+            Value::Text(s) => s.heap(),
+            _ => 0,
+        }
+    }
+}
+
+impl Field for Keyed {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.key.put(out);
+        self.row.cells.put(out);
+    }
+
+    fn take(input: &mut &[u8]) -> io::Result<Keyed> {
+        Ok(Keyed { key: String::take(input)?, row: Row { cells: Field::take(input)? } })
+    }
+
+    fn heap(&self) -> usize {
+        self.key.heap() + self.row.cells.heap()
+    }
 }
 
 impl<S: Source> SortedSource<S> {
@@ -49,20 +119,12 @@ impl<S: Source> SortedSource<S> {
 
     /// Reads the current table to its end, sorting; leaves the sorted output ready.
     async fn sort_table(&mut self, table: &'static Table) -> Result<()> {
-        let mut run: Vec<(String, Row)> = Vec::new();
-        let mut run_bytes = 0;
-        let mut spilled: Vec<File> = Vec::new();
+        let mut sort = ExternalSort::new(Some(tempfile::tempfile), self.run_bytes);
         loop {
             match self.inner.next_event().await? {
                 Some(Event::Rows(rows)) => {
                     for row in rows {
-                        let key = row.formatted_key(table);
-                        run_bytes += heap_size(&key, &row);
-                        run.push((key, row));
-                        if run_bytes >= self.run_bytes {
-                            spilled.push(spill(&mut run)?);
-                            run_bytes = 0;
-                        }
+                        sort.push(Keyed { key: row.formatted_key(table), row }).map_err(spill_error)?;
                     }
                 }
                 Some(Event::TableEnd) => break,
@@ -72,17 +134,13 @@ impl<S: Source> SortedSource<S> {
                 None => return Err(Error::Internal(format!("source ended inside table {}", table.name))),
             }
         }
-        run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        self.output = Some(if spilled.is_empty() {
-            Output::Memory(run.into_iter())
-        } else {
-            if !run.is_empty() {
-                spilled.push(spill(&mut run)?);
-            }
-            Output::Merge(Merger::new(spilled)?)
-        });
+        self.output = Some(sort.into_sorted().map_err(spill_error)?);
         Ok(())
     }
+}
+
+fn spill_error(e: io::Error) -> Error {
+    Error::Internal(format!("sorting rows through a temporary file (TMPDIR): {e}"))
 }
 
 #[async_trait]
@@ -97,10 +155,8 @@ impl<S: Source> Source for SortedSource<S> {
 
     async fn next_event(&mut self) -> Result<Option<Event>> {
         if let Some(output) = self.output.as_mut() {
-            let batch = match output {
-                Output::Memory(rows) => rows.by_ref().take(BATCH).map(|(_, row)| row).collect::<Vec<_>>(),
-                Output::Merge(merger) => merger.next_batch(BATCH)?,
-            };
+            let batch = output.by_ref().take(BATCH).map(|keyed| keyed.map(|k| k.row)).collect::<io::Result<Vec<_>>>();
+            let batch = batch.map_err(spill_error)?;
             if !batch.is_empty() {
                 return Ok(Some(Event::Rows(batch)));
             }
@@ -115,141 +171,6 @@ impl<S: Source> Source for SortedSource<S> {
             Some(other) => Err(Error::Internal(format!("unexpected event outside a table: {other:?}"))),
             None => Ok(None),
         }
-    }
-}
-
-/// Heap bytes held by one buffered row: its key, its cells and their texts, plus the run's slot.
-fn heap_size(key: &str, row: &Row) -> usize {
-    let texts: usize = row
-        .cells
-        .iter()
-        .map(|cell| match cell {
-            Some(Value::Text(s)) => s.len(),
-            _ => 0,
-        })
-        .sum();
-    std::mem::size_of::<(String, Row)>() + key.len() + row.cells.len() * std::mem::size_of::<Option<Value>>() + texts
-}
-
-/// Writes a sorted run to an anonymous temporary file and empties `run`.
-fn spill(run: &mut Vec<(String, Row)>) -> Result<File> {
-    run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let io = |e: std::io::Error| Error::Internal(format!("spilling sorted rows to a temporary file: {e}"));
-    let file = tempfile::tempfile().map_err(io)?;
-    let mut out = BufWriter::new(file);
-    for (key, row) in run.drain(..) {
-        encode(&key, &row, &mut out).map_err(io)?;
-    }
-    let mut file = out.into_inner().map_err(|e| io(e.into_error()))?;
-    file.seek(SeekFrom::Start(0)).map_err(io)?;
-    Ok(file)
-}
-
-fn encode(key: &str, row: &Row, out: &mut impl Write) -> std::io::Result<()> {
-    write_bytes(key.as_bytes(), out)?;
-    out.write_all(&(row.cells.len() as u32).to_le_bytes())?;
-    for cell in &row.cells {
-        match cell {
-            None => out.write_all(&[0])?,
-            Some(Value::Text(s)) => {
-                out.write_all(&[1])?;
-                write_bytes(s.as_bytes(), out)?;
-            }
-            Some(Value::Int(v)) => {
-                out.write_all(&[2])?;
-                out.write_all(&v.to_le_bytes())?;
-            }
-            Some(Value::Bool(b)) => out.write_all(&[3, u8::from(*b)])?,
-        }
-    }
-    Ok(())
-}
-
-fn write_bytes(bytes: &[u8], out: &mut impl Write) -> std::io::Result<()> {
-    out.write_all(&(bytes.len() as u32).to_le_bytes())?;
-    out.write_all(bytes)
-}
-
-/// Reads one record; `None` at the end of the run.
-fn decode(input: &mut impl Read) -> std::io::Result<Option<(String, Row)>> {
-    let mut len = [0u8; 4];
-    match input.read_exact(&mut len) {
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        other => other?,
-    }
-    let key = read_string(u32::from_le_bytes(len), input)?;
-    input.read_exact(&mut len)?;
-    let cells = (0..u32::from_le_bytes(len))
-        .map(|_| {
-            let mut tag = [0u8; 1];
-            input.read_exact(&mut tag)?;
-            Ok(match tag[0] {
-                0 => None,
-                1 => {
-                    let mut n = [0u8; 4];
-                    input.read_exact(&mut n)?;
-                    Some(Value::Text(read_string(u32::from_le_bytes(n), input)?))
-                }
-                2 => {
-                    let mut v = [0u8; 8];
-                    input.read_exact(&mut v)?;
-                    Some(Value::Int(i64::from_le_bytes(v)))
-                }
-                _ => {
-                    let mut b = [0u8; 1];
-                    input.read_exact(&mut b)?;
-                    Some(Value::Bool(b[0] != 0))
-                }
-            })
-        })
-        .collect::<std::io::Result<Vec<_>>>()?;
-    Ok(Some((key, Row { cells })))
-}
-
-fn read_string(len: u32, input: &mut impl Read) -> std::io::Result<String> {
-    let mut bytes = vec![0u8; len as usize];
-    input.read_exact(&mut bytes)?;
-    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
-
-/// K-way merge of sorted runs.
-struct Merger {
-    runs: Vec<BufReader<File>>,
-    heads: BinaryHeap<Reverse<(String, usize)>>,
-    rows: Vec<Option<Row>>,
-}
-
-impl Merger {
-    fn new(files: Vec<File>) -> Result<Merger> {
-        let mut merger = Merger { runs: Vec::new(), heads: BinaryHeap::new(), rows: Vec::new() };
-        for (i, file) in files.into_iter().enumerate() {
-            merger.runs.push(BufReader::with_capacity(64 * 1024, file));
-            merger.rows.push(None);
-            merger.advance(i)?;
-        }
-        Ok(merger)
-    }
-
-    fn advance(&mut self, run: usize) -> Result<()> {
-        let record =
-            decode(&mut self.runs[run]).map_err(|e| Error::Internal(format!("reading sorted rows back: {e}")))?;
-        if let Some((key, row)) = record {
-            self.rows[run] = Some(row);
-            self.heads.push(Reverse((key, run)));
-        }
-        Ok(())
-    }
-
-    fn next_batch(&mut self, max: usize) -> Result<Vec<Row>> {
-        let mut out = Vec::with_capacity(max);
-        while out.len() < max {
-            let Some(Reverse((_, run))) = self.heads.pop() else { break };
-            if let Some(row) = self.rows[run].take() {
-                out.push(row);
-            }
-            self.advance(run)?;
-        }
-        Ok(out)
     }
 }
 
@@ -295,13 +216,15 @@ mod tests {
     }
 
     #[test]
-    fn spill_codec_round_trips() {
+    fn spilled_rows_round_trip() {
         let row =
             Row { cells: vec![None, Some(Value::Text("ä:/x".into())), Some(Value::Int(-5)), Some(Value::Bool(true))] };
+        let keyed = Keyed { key: "k".to_owned(), row: row.clone() };
         let mut bytes = Vec::new();
-        encode("k", &row, &mut bytes).unwrap();
+        keyed.put(&mut bytes);
         let mut input = bytes.as_slice();
-        assert_eq!(decode(&mut input).unwrap(), Some(("k".to_owned(), row)));
-        assert_eq!(decode(&mut input).unwrap(), None);
+        let back = Keyed::take(&mut input).unwrap();
+        assert_eq!((back.key.as_str(), back.row), ("k", row));
+        assert!(input.is_empty());
     }
 }

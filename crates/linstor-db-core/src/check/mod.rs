@@ -1,16 +1,12 @@
-//! `check`: LINSTOR's load-time invariants as named [`Rule`]s, over a stream of rows. Pure: no I/O;
-//! the engines feed it ([`crate::engine::check`] behind the `runtime` feature).
+//! `check`: LINSTOR's load-time invariants as named [`Rule`]s, over a stream of rows. Pure: no I/O
+//! but the scratch files it may be given; the engines feed it ([`crate::engine::check`] behind the
+//! `runtime` feature).
 //!
-//! Rows arrive table by table in schema order, each table's rows in any order, and are not kept. What
-//! grows with the database is keys, not rows:
-//! - a set of 128-bit hashes, one per object that can be referenced (node, resource definition,
-//!   resource, volume, group, pool, connection, snapshot, layer resource id, protection path, ACL path);
-//! - the references not yet resolved, deduplicated by target (one entry per distinct missing object,
-//!   with a count and the first referencing row's key): references to tables later in the schema
-//!   order (resource groups, protections, ACLs) are resolved at [`Checker::finish`];
-//! - per layer resource id its owner's hashes and per `LAYER_DRBD_RESOURCES` row its DISKLESS bit and
-//!   TCP ports (for `drbd-diskless-flag`, `drbd-tcp-port-list`, `drbd-tcp-port-unique`), and the
-//!   DRBD minors and (before `v1-31-1`) definition TCP ports seen.
+//! Rows arrive table by table in schema order, each table's rows in any order, and are not kept.
+//! Checks across tables are joins: each row adds facts (an object it defines, an object it refers
+//! to, a layer resource's owner, a DRBD minor, ...) to external sorts ([`crate::spill`]), and
+//! [`Checker::finish`] merges them. Given scratch files ([`Checker::spilling_to`]), memory stays
+//! flat however large the database; without, the facts stay in memory.
 //!
 //! Each row is also checked on its own: NULL in NOT NULL columns, its size against the limits of
 //! the stores it is bound for ([`SizeLimits`]), and its key against the previous row's. That finds
@@ -30,13 +26,15 @@ mod rules;
 mod tests;
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
+use std::io;
 
 pub use rules::Rule;
 
 use crate::row::{Row, Value};
 use crate::schema::{DataVersion, Table};
+use crate::spill::{ExternalSort, Scratch, RUN_BYTES};
 
 /// At most this many example findings are kept per rule; all are counted.
 pub const EXAMPLES_PER_RULE: usize = 20;
@@ -179,22 +177,32 @@ impl Findings {
     }
 
     fn add_counted(&mut self, rule: &'static str, refuses: bool, count: u64, table: &str, key: String, detail: String) {
-        let order = Rule::from_name(rule).map_or(usize::MAX, |r| r as usize);
-        let tally = self.tallies.entry((order, rule)).or_insert(Tally { count: 0, refuses, examples: Vec::new() });
+        let tally = self.tally(rule, refuses);
         tally.count += count;
         if tally.examples.len() < EXAMPLES_PER_RULE {
             tally.examples.push(Finding { rule, table: table.to_owned(), key, detail });
         }
     }
+
+    /// More offending rows of `rule` without an example.
+    fn count_more(&mut self, rule: Rule, count: u64) {
+        self.tally(rule.name(), rule.refuses()).count += count;
+    }
+
+    fn tally(&mut self, rule: &'static str, refuses: bool) -> &mut Tally {
+        let order = Rule::from_name(rule).map_or(usize::MAX, |r| r as usize);
+        self.tallies.entry((order, rule)).or_insert(Tally { count: 0, refuses, examples: Vec::new() })
+    }
 }
 
 /// Further rules, fed every row after the built-in rules (the extension point for rules kept
-/// elsewhere, such as the `DrbdOptions/Disk/resync-after` fixed point).
+/// elsewhere, such as the `DrbdOptions/Disk/resync-after` fixed point). The errors are those of the
+/// scratch files an extension's joins spill to.
 pub trait Extension: Send {
     /// One row of `table`.
-    fn row(&mut self, table: &Table, row: &Row, findings: &mut Findings);
+    fn row(&mut self, table: &Table, row: &Row, findings: &mut Findings) -> io::Result<()>;
     /// All rows were seen.
-    fn finish(&mut self, findings: &mut Findings);
+    fn finish(&mut self, findings: &mut Findings) -> io::Result<()>;
 }
 
 /// What a key hash stands for; part of the hash, so that equal names of different kinds differ.
@@ -265,46 +273,38 @@ fn key_hash(kind: ObjKind, parts: &[&str]) -> u128 {
     (u128::from(half(0)) << 64) | u128::from(half(1))
 }
 
-/// A reference not resolved yet: how many rows made it, and the first of them.
-#[derive(Debug)]
-struct Pending {
-    count: u64,
-    table: &'static str,
-    key: Box<str>,
-    target: Box<str>,
-}
+/// A definition (`seq` 0) or a reference (`seq`: the referencing row's number, from 1) of an object,
+/// by the object's key hash. A reference carries its rule (`Rule as u8`), the referencing row's
+/// table and key, and the object it names. Sorted, each object's definition comes before the
+/// references to it, and these in row order.
+type Reference = (u128, u64, u8, String, String, String);
 
-/// What a layer resource id belongs to.
-#[derive(Debug, Clone, Copy)]
-struct LayerOwner {
-    /// The resource (or snapshot) `RESOURCES` key.
-    resource: u128,
-    /// The node (TCP ports are per node).
-    node: u128,
-    /// `SNAPSHOT_NAME` is empty.
-    live: bool,
-}
+/// By resource (or snapshot) key hash: side 0, the resource has `DRBD_DISKLESS`; side 1, a layer
+/// resource id it owns (id, node hash, `SNAPSHOT_NAME` is empty).
+type LayerOwnerFact = (u128, u8, i64, u128, bool);
 
-#[derive(Debug)]
-struct DrbdRow {
-    id: i64,
-    diskless_bit: bool,
-    /// `None` when the row has no (parsable) `TCP_PORT_LIST`.
-    ports: Option<Vec<i64>>,
-}
+/// By layer resource id: side 0, its owner (node hash, live, resource is DRBD_DISKLESS, `None`);
+/// side 1, a `LAYER_DRBD_RESOURCES` row (row number, DISKLESS bit, its `TCP_PORT_LIST` when parsable).
+type DrbdFact = (i64, u8, u64, u128, bool, bool, Option<Vec<i64>>);
+
+/// A TCP port taken by a live DRBD resource: node hash, port, layer resource id, row number.
+type PortFact = (u128, i64, i64, u64);
+
+/// A value that must be unique, with the row number and key of the row that takes it.
+type Taken = (i64, u64, String);
 
 /// Checks a database row by row; see the module documentation for what it keeps.
 pub struct Checker {
     data_version: DataVersion,
     rows: u64,
-    defined: HashSet<u128>,
-    pending: HashMap<(Rule, u128), Pending>,
     findings: Findings,
-    layer_owners: HashMap<i64, LayerOwner>,
-    drbd_rows: Vec<DrbdRow>,
-    diskless_resources: HashSet<u128>,
-    minors: HashMap<i64, Box<str>>,
-    definition_ports: HashMap<i64, Box<str>>,
+    scratch: Option<Scratch>,
+    run_bytes: usize,
+    references: ExternalSort<Reference>,
+    layer_owners: ExternalSort<LayerOwnerFact>,
+    drbd_rows: ExternalSort<DrbdFact>,
+    minors: ExternalSort<Taken>,
+    definition_ports: ExternalSort<Taken>,
     netcom_required_seen: [bool; 3],
     extensions: Vec<Box<dyn Extension>>,
     size_limits: SizeLimits,
@@ -312,6 +312,8 @@ pub struct Checker {
     pruned: Vec<(String, String)>,
     /// The previous row: its table, formatted key and a hash of its values.
     previous: Option<(&'static str, String, u64)>,
+    /// The first scratch-file error: the check cannot finish.
+    failure: Option<io::Error>,
 }
 
 impl std::fmt::Debug for Checker {
@@ -352,24 +354,36 @@ impl<'a> Cells<'a> {
 }
 
 impl Checker {
-    /// A checker for rows of `data_version`.
+    /// A checker for rows of `data_version` that keeps its facts in memory (small inputs).
     pub fn new(data_version: DataVersion) -> Checker {
+        Checker::build(data_version, None, RUN_BYTES)
+    }
+
+    /// A checker for rows of `data_version` whose joins spill to files of `scratch`: its memory
+    /// does not grow with the rows.
+    pub fn spilling_to(data_version: DataVersion, scratch: Scratch) -> Checker {
+        Checker::build(data_version, Some(scratch), RUN_BYTES)
+    }
+
+    /// Runs of `run_bytes` (small values test the spilled joins).
+    fn build(data_version: DataVersion, scratch: Option<Scratch>, run_bytes: usize) -> Checker {
         Checker {
             data_version,
             rows: 0,
-            defined: HashSet::new(),
-            pending: HashMap::new(),
             findings: Findings::default(),
-            layer_owners: HashMap::new(),
-            drbd_rows: Vec::new(),
-            diskless_resources: HashSet::new(),
-            minors: HashMap::new(),
-            definition_ports: HashMap::new(),
+            scratch,
+            run_bytes,
+            references: ExternalSort::new(scratch, run_bytes),
+            layer_owners: ExternalSort::new(scratch, run_bytes),
+            drbd_rows: ExternalSort::new(scratch, run_bytes),
+            minors: ExternalSort::new(scratch, run_bytes),
+            definition_ports: ExternalSort::new(scratch, run_bytes),
             netcom_required_seen: [false; 3],
-            extensions: vec![Box::new(resync_after::ResyncAfter::new(data_version))],
+            extensions: vec![Box::new(resync_after::ResyncAfter::new(data_version, scratch, run_bytes))],
             size_limits: SizeLimits::BOTH,
             pruned: Vec::new(),
             previous: None,
+            failure: None,
         }
     }
 
@@ -392,22 +406,26 @@ impl Checker {
         self
     }
 
-    fn define(&mut self, kind: ObjKind, parts: &[&str]) {
-        self.defined.insert(key_hash(kind, parts));
+    /// Keeps the first scratch-file error; [`Checker::finish`] reports it.
+    fn record(&mut self, result: io::Result<()>) {
+        if let (Err(e), None) = (result, &self.failure) {
+            self.failure = Some(e);
+        }
     }
 
-    /// `row` of `table` needs the object `kind`/`parts`; resolved now or at [`Checker::finish`].
+    fn define(&mut self, kind: ObjKind, parts: &[&str]) {
+        let fact = (key_hash(kind, parts), 0, 0, String::new(), String::new(), String::new());
+        let result = self.references.push(fact);
+        self.record(result);
+    }
+
+    /// `row` of `table` needs the object `kind`/`parts`; resolved at [`Checker::finish`].
     fn require(&mut self, rule: Rule, table: &Table, row: &Row, kind: ObjKind, parts: &[&str]) {
-        let target = key_hash(kind, parts);
-        if self.defined.contains(&target) {
-            return;
-        }
-        self.pending.entry((rule, target)).and_modify(|p| p.count += 1).or_insert_with(|| Pending {
-            count: 1,
-            table: table.name,
-            key: row.formatted_key(table).into_boxed_str(),
-            target: format!("{} {}", kind.describe(), parts.join("/")).into_boxed_str(),
-        });
+        let target = format!("{} {}", kind.describe(), parts.join("/"));
+        let fact =
+            (key_hash(kind, parts), self.rows, rule as u8, table.name.to_owned(), row.formatted_key(table), target);
+        let result = self.references.push(fact);
+        self.record(result);
     }
 
     fn finding(&mut self, rule: Rule, table: &Table, row: &Row, detail: String) {
@@ -532,11 +550,9 @@ impl Checker {
                     Some(Value::Text(list)) => parse_ports(list),
                     _ => None,
                 };
-                self.drbd_rows.push(DrbdRow {
-                    id,
-                    diskless_bit: c.int("FLAGS").unwrap_or_default() & DRBD_RSC_FLAG_DISKLESS != 0,
-                    ports,
-                });
+                let diskless_bit = c.int("FLAGS").unwrap_or_default() & DRBD_RSC_FLAG_DISKLESS != 0;
+                let result = self.drbd_rows.push((id, 1, self.rows, 0, false, diskless_bit, ports));
+                self.record(result);
             }
             "LAYER_DRBD_RESOURCE_DEFINITIONS" => {
                 let (rsc, snap) = (c.text("RESOURCE_NAME"), c.text("SNAPSHOT_NAME"));
@@ -545,11 +561,8 @@ impl Checker {
                     // Before v1-31-1 the port belongs to the definition, from one cluster-wide pool.
                     if self.data_version < DataVersion::V1_31_1 {
                         if let Some(port) = c.int("TCP_PORT") {
-                            if let Some((key, detail)) =
-                                unique(&mut self.definition_ports, port, table, row, "TCP port")
-                            {
-                                self.findings.add_rule(Rule::DrbdTcpPortUnique, table.name, key, detail);
-                            }
+                            let result = self.definition_ports.push((port, self.rows, row.formatted_key(table)));
+                            self.record(result);
                         }
                     }
                 } else {
@@ -564,9 +577,8 @@ impl Checker {
                     self.require(Rule::SnapshotDefinition, table, row, ObjKind::SnapVlmDfn, &[rsc, snap, &nr]);
                 }
                 if let Some(minor) = c.int("VLM_MINOR_NR") {
-                    if let Some((key, detail)) = unique(&mut self.minors, minor, table, row, "minor number") {
-                        self.findings.add_rule(Rule::DrbdMinorUnique, table.name, key, detail);
-                    }
+                    let result = self.minors.push((minor, self.rows, row.formatted_key(table)));
+                    self.record(result);
                 }
             }
             name if name.starts_with("LAYER_") && table.column_index("LAYER_RESOURCE_ID").is_some() => {
@@ -600,8 +612,9 @@ impl Checker {
             }
             _ => {}
         }
-        for extension in &mut self.extensions {
-            extension.row(table, row, &mut self.findings);
+        for i in 0..self.extensions.len() {
+            let result = self.extensions[i].row(table, row, &mut self.findings);
+            self.record(result);
         }
     }
 
@@ -693,7 +706,8 @@ impl Checker {
             self.require(Rule::ResourceDefinition, table, row, ObjKind::RscDfn, &[rsc]);
             self.protected(table, row, &format!("/resources/{node}/{rsc}"));
             if c.int("RESOURCE_FLAGS").unwrap_or_default() & RSC_FLAG_DRBD_DISKLESS != 0 {
-                self.diskless_resources.insert(key_hash(ObjKind::Rsc, &[node, rsc]));
+                let result = self.layer_owners.push((key_hash(ObjKind::Rsc, &[node, rsc]), 0, 0, 0, true));
+                self.record(result);
             }
         } else {
             self.define(ObjKind::Snap, &[node, rsc, snap]);
@@ -715,8 +729,8 @@ impl Checker {
         if let Some(parent) = c.int("LAYER_RESOURCE_PARENT_ID") {
             self.require(Rule::LayerResourceParent, table, row, ObjKind::LayerId, &[&parent.to_string()]);
         }
-        let owner = LayerOwner { resource, node: key_hash(ObjKind::Node, &[node]), live: snap.is_empty() };
-        self.layer_owners.insert(id, owner);
+        let result = self.layer_owners.push((resource, 1, id, key_hash(ObjKind::Node, &[node]), snap.is_empty()));
+        self.record(result);
     }
 
     fn props(&mut self, table: &Table, row: &Row, c: &Cells<'_>) {
@@ -739,19 +753,17 @@ impl Checker {
         }
     }
 
-    /// Resolves what waited for later tables and returns the report.
-    pub fn finish(mut self) -> CheckReport {
-        let mut pending: Vec<((Rule, u128), Pending)> =
-            self.pending.drain().filter(|((_, target), _)| !self.defined.contains(target)).collect();
-        pending.sort_by(|a, b| (a.0 .0, a.1.table, &a.1.key).cmp(&(b.0 .0, b.1.table, &b.1.key)));
-        for ((rule, _), p) in pending {
-            let detail = if p.count > 1 {
-                format!("no {} ({} rows refer to it)", p.target, p.count)
-            } else {
-                format!("no {}", p.target)
-            };
-            self.findings.add_counted(rule.name(), rule.refuses(), p.count, p.table, p.key.into(), detail);
+    /// Runs the joins and returns the report; fails only when a scratch file does.
+    pub fn finish(mut self) -> crate::error::Result<CheckReport> {
+        let scratch_error = |e: io::Error| {
+            crate::error::Error::Internal(format!(
+                "checking the rows: a scratch file failed ({e}); the check needs room in the temporary directory (TMPDIR) for about the size of the database"
+            ))
+        };
+        if let Some(e) = self.failure.take() {
+            return Err(scratch_error(e));
         }
+        self.unresolved_references().map_err(scratch_error)?;
         let controller = props::controller_instance(self.data_version);
         for (key, seen) in NETCOM_REQUIRED.iter().zip(self.netcom_required_seen) {
             if !seen {
@@ -763,9 +775,15 @@ impl Checker {
                 );
             }
         }
-        self.drbd_checks();
+        self.drbd_checks().map_err(scratch_error)?;
+        let minors = std::mem::replace(&mut self.minors, ExternalSort::new(None, 0));
+        duplicates(minors, Rule::DrbdMinorUnique, "LAYER_DRBD_VOLUME_DEFINITIONS", "minor number", &mut self.findings)
+            .map_err(scratch_error)?;
+        let ports = std::mem::replace(&mut self.definition_ports, ExternalSort::new(None, 0));
+        duplicates(ports, Rule::DrbdTcpPortUnique, "LAYER_DRBD_RESOURCE_DEFINITIONS", "TCP port", &mut self.findings)
+            .map_err(scratch_error)?;
         for extension in &mut self.extensions {
-            extension.finish(&mut self.findings);
+            extension.finish(&mut self.findings).map_err(scratch_error)?;
         }
         let mut findings = Vec::new();
         let mut findings_total = Vec::new();
@@ -773,35 +791,107 @@ impl Checker {
             findings_total.push(RuleTotal { rule, findings: tally.count, refuses: tally.refuses });
             findings.extend(tally.examples);
         }
-        CheckReport { data_version: self.data_version, rows: self.rows, findings, findings_total }
+        Ok(CheckReport { data_version: self.data_version, rows: self.rows, findings, findings_total })
+    }
+
+    /// The references to objects no row defines: one finding per rule and missing object, counting
+    /// the rows that refer to it; the examples are the first by table and key.
+    fn unresolved_references(&mut self) -> io::Result<()> {
+        /// Per rule: the missing objects and how many rows refer to them, and the smallest examples.
+        #[derive(Default)]
+        struct Missing {
+            rows: u64,
+            examples: BTreeSet<(String, String, String, u64)>,
+        }
+        let mut missing: BTreeMap<Rule, Missing> = BTreeMap::new();
+        // One missing object's references per rule: (rule, count, table, key, target).
+        let mut group: Vec<(Rule, u64, String, String, String)> = Vec::new();
+        let mut current: Option<(u128, bool)> = None;
+        let mut flush = |group: &mut Vec<(Rule, u64, String, String, String)>| {
+            for (rule, count, table, key, target) in group.drain(..) {
+                let entry = missing.entry(rule).or_default();
+                entry.rows += count;
+                entry.examples.insert((table, key, target, count));
+                if entry.examples.len() > EXAMPLES_PER_RULE {
+                    entry.examples.pop_last();
+                }
+            }
+        };
+        let references = std::mem::replace(&mut self.references, ExternalSort::new(None, 0));
+        for fact in references.into_sorted()? {
+            let (hash, seq, rule, table, key, target) = fact?;
+            if current.map(|(h, _)| h) != Some(hash) {
+                flush(&mut group);
+                current = Some((hash, seq == 0));
+            }
+            if seq == 0 || current.is_some_and(|(_, defined)| defined) {
+                continue;
+            }
+            let Some(rule) = Rule::ALL.get(usize::from(rule)).copied() else { continue };
+            match group.iter_mut().find(|g| g.0 == rule) {
+                Some(g) => g.1 += 1,
+                None => group.push((rule, 1, table, key, target)),
+            }
+        }
+        flush(&mut group);
+        for (rule, entry) in missing {
+            let mut shown = 0;
+            for (table, key, target, count) in entry.examples {
+                let detail =
+                    if count > 1 { format!("no {target} ({count} rows refer to it)") } else { format!("no {target}") };
+                self.findings.add_counted(rule.name(), rule.refuses(), count, &table, key, detail);
+                shown += count;
+            }
+            self.findings.count_more(rule, entry.rows - shown);
+        }
+        Ok(())
     }
 
     /// The rules over `LAYER_DRBD_RESOURCES` that need the layer resource ids and resources.
-    fn drbd_checks(&mut self) {
+    fn drbd_checks(&mut self) -> io::Result<()> {
         const TABLE: &str = "LAYER_DRBD_RESOURCES";
-        let mut taken_ports: HashMap<(u128, i64), i64> = HashMap::new();
+        // Join 1, by resource: the owner of each layer resource id, and whether it is DRBD_DISKLESS.
+        let mut by_id = std::mem::replace(&mut self.drbd_rows, ExternalSort::new(None, 0));
+        let owners = std::mem::replace(&mut self.layer_owners, ExternalSort::new(None, 0));
+        let mut resource: Option<(u128, bool)> = None;
+        for fact in owners.into_sorted()? {
+            let (hash, side, id, node, live) = fact?;
+            if resource.map(|(h, _)| h) != Some(hash) {
+                resource = Some((hash, false));
+            }
+            if side == 0 {
+                resource = Some((hash, true));
+            } else {
+                let diskless = resource.is_some_and(|(_, d)| d);
+                by_id.push((id, 0, 0, node, live, diskless, None))?;
+            }
+        }
+        // Join 2, by layer resource id: each DRBD row with its owner.
         let per_node_ports = self.data_version >= DataVersion::V1_31_1;
-        let mut rows = std::mem::take(&mut self.drbd_rows);
-        rows.sort_by_key(|r| r.id);
-        for drbd in &rows {
-            let Some(owner) = self.layer_owners.get(&drbd.id).copied() else { continue };
-            let key = drbd.id.to_string();
-            if owner.live {
-                let diskless = self.diskless_resources.contains(&owner.resource);
-                if diskless != drbd.diskless_bit {
-                    let detail = if diskless {
-                        "the resource has DRBD_DISKLESS (256) but FLAGS lacks DISKLESS (4); LINSTOR sets it at start"
-                    } else {
-                        "FLAGS has DISKLESS (4) but the resource lacks DRBD_DISKLESS (256)"
-                    };
-                    self.findings.add_rule(Rule::DrbdDisklessFlag, TABLE, key.clone(), detail.to_owned());
+        let mut taken = ExternalSort::<PortFact>::new(self.scratch, self.run_bytes);
+        let mut owner: Option<(i64, u128, bool, bool)> = None;
+        for fact in by_id.into_sorted()? {
+            let (id, side, seq, node, live, flag, ports) = fact?;
+            if side == 0 {
+                if owner.map(|o| o.0) != Some(id) {
+                    owner = Some((id, node, live, flag));
                 }
+                continue;
+            }
+            let Some((_, node, live, diskless)) = owner.filter(|o| o.0 == id) else { continue };
+            let key = id.to_string();
+            if live && diskless != flag {
+                let detail = if diskless {
+                    "the resource has DRBD_DISKLESS (256) but FLAGS lacks DISKLESS (4); LINSTOR sets it at start"
+                } else {
+                    "FLAGS has DISKLESS (4) but the resource lacks DRBD_DISKLESS (256)"
+                };
+                self.findings.add_rule(Rule::DrbdDisklessFlag, TABLE, key.clone(), detail.to_owned());
             }
             if !per_node_ports {
                 continue;
             }
-            let ports = drbd.ports.as_deref().unwrap_or_default();
-            let list_error = match (&drbd.ports, owner.live) {
+            let list_error = match (&ports, live) {
                 (None, _) => Some("no TCP_PORT_LIST (LINSTOR: \"did not have tcpPorts stored!\")"),
                 (Some(p), true) if p.is_empty() => Some("an empty TCP_PORT_LIST (LINSTOR: \"DrbdRscData without tcpPort!\")"),
                 (Some(p), false) if p.len() != 1 => {
@@ -810,22 +900,51 @@ impl Checker {
                 _ => None,
             };
             if let Some(detail) = list_error {
-                self.findings.add_rule(Rule::DrbdTcpPortList, TABLE, key.clone(), detail.to_owned());
+                self.findings.add_rule(Rule::DrbdTcpPortList, TABLE, key, detail.to_owned());
             }
-            if owner.live {
-                for port in ports.iter().copied().filter(|p| *p >= 0) {
-                    if let Some(first) = taken_ports.insert((owner.node, port), drbd.id) {
-                        self.findings.add_rule(
-                            Rule::DrbdTcpPortUnique,
-                            TABLE,
-                            key.clone(),
-                            format!("TCP port {port} is also used on this node by layer resource {first}"),
-                        );
-                    }
+            if live {
+                for port in ports.unwrap_or_default().into_iter().filter(|p| *p >= 0) {
+                    taken.push((node, port, id, seq))?;
                 }
             }
         }
+        // Join 3, by node and port: the first layer resource (by id) takes it.
+        let mut first: Option<(u128, i64, i64)> = None;
+        for fact in taken.into_sorted()? {
+            let (node, port, id, _) = fact?;
+            match first {
+                Some((n, p, first_id)) if n == node && p == port => self.findings.add_rule(
+                    Rule::DrbdTcpPortUnique,
+                    TABLE,
+                    id.to_string(),
+                    format!("TCP port {port} is also used on this node by layer resource {first_id}"),
+                ),
+                _ => first = Some((node, port, id)),
+            }
+        }
+        Ok(())
     }
+}
+
+/// Findings of `rule` for every row that takes a value an earlier row took.
+fn duplicates(
+    taken: ExternalSort<Taken>,
+    rule: Rule,
+    table: &str,
+    what: &str,
+    findings: &mut Findings,
+) -> io::Result<()> {
+    let mut first: Option<(i64, String)> = None;
+    for fact in taken.into_sorted()? {
+        let (value, _, key) = fact?;
+        match &first {
+            Some((v, first_key)) if *v == value => {
+                findings.add_rule(rule, table, key, format!("{what} {value} is also used by {first_key}"));
+            }
+            _ => first = Some((value, key)),
+        }
+    }
+    Ok(())
 }
 
 /// The bytes of a value as a store writes it (text as is, numbers in decimal).
@@ -834,24 +953,6 @@ fn value_len(value: &Value) -> usize {
         Value::Text(s) => s.len(),
         Value::Int(_) => 20,
         Value::Bool(_) => 5,
-    }
-}
-
-/// Records `value` in `seen`; the key and detail of a finding when it was taken already.
-fn unique(
-    seen: &mut HashMap<i64, Box<str>>,
-    value: i64,
-    table: &Table,
-    row: &Row,
-    what: &str,
-) -> Option<(String, String)> {
-    let key = row.formatted_key(table);
-    match seen.get(&value) {
-        Some(first) => Some((key, format!("{what} {value} is also used by {first}"))),
-        None => {
-            seen.insert(value, key.into_boxed_str());
-            None
-        }
     }
 }
 

@@ -9,15 +9,18 @@
 //! write; a generated database must pass it, being one LINSTOR leaves unchanged. Volume definitions
 //! flagged for deletion are not looked at (not needed for data LINSTOR left at rest).
 //!
-//! Memory: a few short strings per resource, layer resource id and volume.
+//! Memory: none per row. The chain is a pipeline of joins over external sorts ([`crate::spill`]):
+//! resources with their layers, layers with their storage volumes, volumes with their DRBD minors
+//! and resource display names, then per storage pool by minor, and last with the properties.
 
-use std::collections::{BTreeMap, HashMap};
+use std::io;
 
 use super::{Cells, Extension, Findings};
 use crate::generate::RESYNC_AFTER_KEY;
 use crate::objects::{PropsOwner, SHORT_INSTANCE_NAMES_SINCE};
 use crate::row::Row;
 use crate::schema::{DataVersion, Table};
+use crate::spill::{ExternalSort, Scratch};
 
 /// The rule's name in reports.
 pub const RULE: &str = "resync-after";
@@ -25,157 +28,259 @@ pub const RULE: &str = "resync-after";
 /// `Resource.Flags`: `DELETE` (2) and `DISKLESS` (4, part of `DRBD_DISKLESS` and `NVME_INITIATOR`).
 const RSC_EXCLUDED_FLAGS: i64 = 2 | 4;
 
-/// A layer resource of a resource (not a snapshot).
-struct Layer {
-    node: Box<str>,
-    resource: Box<str>,
-    kind: Box<str>,
-    suffix: Box<str>,
-}
+/// By (node, resource): side 0, the resource takes part (not diskless, not deleted); side 1, a DRBD
+/// layer resource (id, suffix); side 2, another layer resource (id, suffix).
+type ResourceFact = (String, String, u8, i64, String);
+/// By layer resource id: side 0, its resource (node, resource, own suffix, DRBD suffix, -); side 1,
+/// a storage volume in a non-diskless pool (node, pool, -, -, volume number).
+type LayerFact = (i64, u8, String, String, String, String, i64);
+/// By (resource, DRBD suffix, volume): side 0, the DRBD minor; side 1, a storage volume (node, pool,
+/// storage suffix).
+type MinorFact = (String, String, i64, u8, i64, String, String, String);
+/// By resource: side 0, its display name; side 1, a storage volume (node, pool, minor, storage
+/// suffix, volume).
+type NameFact = (String, u8, String, String, String, i64, String, i64);
+/// By (node, pool, minor): resource, display name, storage suffix, volume.
+type PoolVolume = (String, String, i64, String, String, String, i64);
+/// By (node, resource, volume): side 0, the `resync-after` LINSTOR holds; side 1, the one it sets
+/// (`None`: the first of its pool, which has none).
+type ResyncFact = (String, String, i64, u8, Option<String>);
 
-/// The volumes of one storage pool of a node by minor: (resource, storage-layer suffix, volume).
-type PoolVolumes<'a> = BTreeMap<i64, (&'a str, &'a str, i64)>;
-
-#[derive(Default)]
 pub(super) struct ResyncAfter {
-    data_version: Option<DataVersion>,
+    data_version: DataVersion,
+    scratch: Option<Scratch>,
+    run_bytes: usize,
     disabled: bool,
-    display_names: HashMap<Box<str>, Box<str>>,
-    /// (node, resource) of resources that take part (not diskless, not deleted).
-    eligible: HashMap<(Box<str>, Box<str>), ()>,
-    /// Layer resource id → its layer resource.
-    layers: HashMap<i64, Layer>,
-    /// (resource, DRBD suffix, volume) → minor.
-    minors: HashMap<(Box<str>, Box<str>, i64), i64>,
-    /// (storage layer id, volume, node, pool) of volumes in non-diskless pools.
-    storage_volumes: Vec<(i64, i64, Box<str>, Box<str>)>,
-    /// (node, resource, volume) → resync-after value.
-    props: HashMap<(Box<str>, Box<str>, i64), Box<str>>,
+    resources: ExternalSort<ResourceFact>,
+    layers: ExternalSort<LayerFact>,
+    minors: ExternalSort<MinorFact>,
+    names: ExternalSort<NameFact>,
+    props: ExternalSort<ResyncFact>,
 }
 
 impl ResyncAfter {
-    pub(super) fn new(data_version: DataVersion) -> ResyncAfter {
-        ResyncAfter { data_version: Some(data_version), ..ResyncAfter::default() }
+    pub(super) fn new(data_version: DataVersion, scratch: Option<Scratch>, run_bytes: usize) -> ResyncAfter {
+        ResyncAfter {
+            data_version,
+            scratch,
+            run_bytes,
+            disabled: false,
+            resources: ExternalSort::new(scratch, run_bytes),
+            layers: ExternalSort::new(scratch, run_bytes),
+            minors: ExternalSort::new(scratch, run_bytes),
+            names: ExternalSort::new(scratch, run_bytes),
+            props: ExternalSort::new(scratch, run_bytes),
+        }
     }
 
-    fn volume_of_instance(&self, instance: &str) -> Option<(Box<str>, Box<str>, i64)> {
-        let version = self.data_version?;
-        let prefix = if version >= SHORT_INSTANCE_NAMES_SINCE { "/VLMS/" } else { "/VOLUMES/" };
+    fn volume_of_instance(&self, instance: &str) -> Option<(String, String, i64)> {
+        let prefix = if self.data_version >= SHORT_INSTANCE_NAMES_SINCE { "/VLMS/" } else { "/VOLUMES/" };
         let mut parts = instance.strip_prefix(prefix)?.split('/');
         let (node, resource, volume) = (parts.next()?, parts.next()?, parts.next()?.parse().ok()?);
-        parts.next().is_none().then(|| (node.into(), resource.into(), volume))
+        parts.next().is_none().then(|| (node.to_owned(), resource.to_owned(), volume))
+    }
+
+    fn sorter<T: crate::spill::Field + Ord>(&self) -> ExternalSort<T> {
+        ExternalSort::new(self.scratch, self.run_bytes)
     }
 }
 
+fn taken<T: crate::spill::Field + Ord>(sort: &mut ExternalSort<T>) -> ExternalSort<T> {
+    std::mem::replace(sort, ExternalSort::new(None, 0))
+}
+
 impl Extension for ResyncAfter {
-    fn row(&mut self, table: &Table, row: &Row, _findings: &mut Findings) {
+    fn row(&mut self, table: &Table, row: &Row, _findings: &mut Findings) -> io::Result<()> {
         let cells = Cells { table, row };
         let snapshot = !cells.text("SNAPSHOT_NAME").is_empty();
+        let text = |column: &str| cells.text(column).to_owned();
         match table.name {
-            "RESOURCE_DEFINITIONS" if !snapshot => {
-                self.display_names.insert(cells.text("RESOURCE_NAME").into(), cells.text("RESOURCE_DSP_NAME").into());
-            }
+            "RESOURCE_DEFINITIONS" if !snapshot => self.names.push((
+                text("RESOURCE_NAME"),
+                0,
+                text("RESOURCE_DSP_NAME"),
+                String::new(),
+                String::new(),
+                0,
+                String::new(),
+                0,
+            )),
             "RESOURCES" if !snapshot && cells.int("RESOURCE_FLAGS").unwrap_or(0) & RSC_EXCLUDED_FLAGS == 0 => {
-                self.eligible.insert((cells.text("NODE_NAME").into(), cells.text("RESOURCE_NAME").into()), ());
+                self.resources.push((text("NODE_NAME"), text("RESOURCE_NAME"), 0, 0, String::new()))
             }
-            "LAYER_RESOURCE_IDS" if !snapshot => {
-                if let Some(id) = cells.int("LAYER_RESOURCE_ID") {
-                    self.layers.insert(
+            "LAYER_RESOURCE_IDS" if !snapshot => match cells.int("LAYER_RESOURCE_ID") {
+                Some(id) => {
+                    let side = if cells.text("LAYER_RESOURCE_KIND") == "DRBD" { 1 } else { 2 };
+                    self.resources.push((
+                        text("NODE_NAME"),
+                        text("RESOURCE_NAME"),
+                        side,
                         id,
-                        Layer {
-                            node: cells.text("NODE_NAME").into(),
-                            resource: cells.text("RESOURCE_NAME").into(),
-                            kind: cells.text("LAYER_RESOURCE_KIND").into(),
-                            suffix: cells.text("LAYER_RESOURCE_SUFFIX").into(),
-                        },
-                    );
+                        text("LAYER_RESOURCE_SUFFIX"),
+                    ))
                 }
-            }
-            "LAYER_DRBD_VOLUME_DEFINITIONS" if !snapshot => {
-                if let (Some(volume), Some(minor)) = (cells.int("VLM_NR"), cells.int("VLM_MINOR_NR")) {
-                    self.minors.insert(
-                        (cells.text("RESOURCE_NAME").into(), cells.text("RESOURCE_NAME_SUFFIX").into(), volume),
-                        minor,
-                    );
-                }
-            }
+                None => Ok(()),
+            },
+            "LAYER_DRBD_VOLUME_DEFINITIONS" if !snapshot => match (cells.int("VLM_NR"), cells.int("VLM_MINOR_NR")) {
+                (Some(volume), Some(minor)) => self.minors.push((
+                    text("RESOURCE_NAME"),
+                    text("RESOURCE_NAME_SUFFIX"),
+                    volume,
+                    0,
+                    minor,
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                )),
+                _ => Ok(()),
+            },
             "LAYER_STORAGE_VOLUMES" if cells.text("PROVIDER_KIND") != "DISKLESS" => {
-                if let (Some(id), Some(volume)) = (cells.int("LAYER_RESOURCE_ID"), cells.int("VLM_NR")) {
-                    self.storage_volumes.push((
+                match (cells.int("LAYER_RESOURCE_ID"), cells.int("VLM_NR")) {
+                    (Some(id), Some(volume)) => self.layers.push((
                         id,
+                        1,
+                        text("NODE_NAME"),
+                        text("STOR_POOL_NAME"),
+                        String::new(),
+                        String::new(),
                         volume,
-                        cells.text("NODE_NAME").into(),
-                        cells.text("STOR_POOL_NAME").into(),
-                    ));
+                    )),
+                    _ => Ok(()),
                 }
             }
             "PROPS_CONTAINERS" if cells.text("PROP_KEY") == RESYNC_AFTER_KEY => {
-                if let Some(volume) = self.volume_of_instance(cells.text("PROPS_INSTANCE")) {
-                    self.props.insert(volume, cells.text("PROP_VALUE").into());
+                match self.volume_of_instance(cells.text("PROPS_INSTANCE")) {
+                    Some((node, resource, volume)) => {
+                        self.props.push((node, resource, volume, 0, Some(text("PROP_VALUE"))))
+                    }
+                    None => Ok(()),
                 }
             }
             "PROPS_CONTAINERS" if cells.text("PROP_KEY") == "DrbdOptions/auto-resync-after-disable" => {
-                let controller =
-                    PropsOwner::Controller.instance_name(self.data_version.unwrap_or(DataVersion::V1_31_1));
-                if cells.text("PROPS_INSTANCE") == controller {
+                if cells.text("PROPS_INSTANCE") == PropsOwner::Controller.instance_name(self.data_version) {
                     self.disabled = cells.text("PROP_VALUE").eq_ignore_ascii_case("true");
                 }
+                Ok(())
             }
-            _ => {}
+            _ => Ok(()),
         }
     }
 
-    fn finish(&mut self, findings: &mut Findings) {
+    fn finish(&mut self, findings: &mut Findings) -> io::Result<()> {
         if self.disabled {
-            return;
+            return Ok(());
         }
-        // The DRBD layer's suffix of each resource that has one.
-        let mut drbd_suffix: HashMap<(&str, &str), &str> = HashMap::new();
-        for layer in self.layers.values().filter(|l| &*l.kind == "DRBD") {
-            drbd_suffix.entry((&layer.node, &layer.resource)).or_insert(&layer.suffix);
+        // The layer resources of each resource that takes part and has a DRBD layer.
+        let mut layers = taken(&mut self.layers);
+        let mut current: Option<(String, String, bool, Option<String>)> = None;
+        for fact in taken(&mut self.resources).into_sorted()? {
+            let (node, resource, side, id, suffix) = fact?;
+            if current.as_ref().is_none_or(|(n, r, _, _)| *n != node || *r != resource) {
+                current = Some((node.clone(), resource.clone(), false, None));
+            }
+            let Some((_, _, eligible, drbd_suffix)) = current.as_mut() else { continue };
+            match side {
+                0 => *eligible = true,
+                _ => {
+                    if side == 1 && drbd_suffix.is_none() {
+                        *drbd_suffix = Some(suffix.clone());
+                    }
+                    if let (true, Some(drbd)) = (*eligible, drbd_suffix.as_ref()) {
+                        layers.push((id, 0, node, resource, suffix, drbd.clone(), 0))?;
+                    }
+                }
+            }
         }
-        let mut pools: BTreeMap<(&str, &str), PoolVolumes<'_>> = BTreeMap::new();
-        for (id, volume, node, pool) in &self.storage_volumes {
-            let Some(Layer { node: owner_node, resource, suffix: storage_suffix, .. }) = self.layers.get(id) else {
+        // Each storage volume with its resource, then with its DRBD minor.
+        let mut minors = taken(&mut self.minors);
+        let mut owner: Option<(i64, String, String, String)> = None;
+        for fact in layers.into_sorted()? {
+            let (id, side, a, b, c, d, volume) = fact?;
+            if side == 0 {
+                if owner.as_ref().is_none_or(|o| o.0 != id) {
+                    owner = Some((id, b, c, d));
+                }
+                continue;
+            }
+            let Some((_, resource, storage_suffix, drbd_suffix)) = owner.as_ref().filter(|o| o.0 == id) else {
                 continue;
             };
-            if !self.eligible.contains_key(&(owner_node.clone(), resource.clone())) {
+            minors.push((resource.clone(), drbd_suffix.clone(), volume, 1, 0, a, b, storage_suffix.clone()))?;
+        }
+        let mut names = taken(&mut self.names);
+        let mut minor: Option<(String, String, i64, i64)> = None;
+        for fact in minors.into_sorted()? {
+            let (resource, suffix, volume, side, value, node, pool, storage_suffix) = fact?;
+            if side == 0 {
+                if minor.as_ref().is_none_or(|m| (&m.0, &m.1, m.2) != (&resource, &suffix, volume)) {
+                    minor = Some((resource, suffix, volume, value));
+                }
                 continue;
             }
-            let Some(suffix) = drbd_suffix.get(&(&**owner_node, &**resource)) else { continue };
-            let Some(minor) = self.minors.get(&(resource.clone(), Box::from(*suffix), *volume)) else { continue };
-            pools.entry((node, pool)).or_default().insert(*minor, (resource, storage_suffix, *volume));
+            let Some(m) = minor.as_ref().filter(|m| (&m.0, &m.1, m.2) == (&resource, &suffix, volume)) else {
+                continue;
+            };
+            names.push((resource, 1, String::new(), node, pool, m.3, storage_suffix, volume))?;
         }
-        let version = self.data_version.unwrap_or(DataVersion::V1_31_1);
-        for ((node, _pool), volumes) in pools {
-            let mut before: Option<String> = None;
-            for (resource, suffix, volume) in volumes.into_values() {
-                let key = (Box::from(node), Box::from(resource), volume);
-                let actual = self.props.get(&key).map(|v| &**v);
-                let instance = PropsOwner::Volume(node, resource, volume).instance_name(version);
-                match (&before, actual) {
-                    (None, Some(value)) => findings.add(
-                        RULE,
-                        false,
-                        "PROPS_CONTAINERS",
-                        format!("{instance}:{RESYNC_AFTER_KEY}"),
-                        format!("the first volume of its storage pool by minor; LINSTOR removes resync-after '{value}' at start-up"),
+        // With the resource's display name, by storage pool and minor.
+        let mut pools = self.sorter::<PoolVolume>();
+        let mut display: Option<(String, String)> = None;
+        for fact in names.into_sorted()? {
+            let (resource, side, name, node, pool, minor, storage_suffix, volume) = fact?;
+            if side == 0 {
+                display = Some((resource, name));
+                continue;
+            }
+            let shown = display.as_ref().filter(|(r, _)| *r == resource).map_or(resource.clone(), |(_, d)| d.clone());
+            pools.push((node, pool, minor, resource, shown, storage_suffix, volume))?;
+        }
+        // The chain of each pool: what LINSTOR sets on each volume.
+        let mut props = taken(&mut self.props);
+        let mut before: Option<(String, String, i64, String)> = None;
+        for fact in pools.into_sorted()? {
+            let (node, pool, minor, resource, shown, storage_suffix, volume) = fact?;
+            let expected = match &before {
+                Some((n, p, m, _)) if (n, p, *m) == (&node, &pool, minor) => continue,
+                Some((n, p, _, link)) if (n, p) == (&node, &pool) => Some(link.clone()),
+                _ => None,
+            };
+            before = Some((node.clone(), pool, minor, format!("{shown}{storage_suffix}/{volume}")));
+            props.push((node, resource, volume, 1, expected))?;
+        }
+        // Against what the database holds.
+        let mut actual: Option<(String, String, i64, Option<String>)> = None;
+        for fact in props.into_sorted()? {
+            let (node, resource, volume, side, value) = fact?;
+            if side == 0 {
+                actual = Some((node, resource, volume, value));
+                continue;
+            }
+            let held = actual
+                .as_ref()
+                .filter(|a| (&a.0, &a.1, a.2) == (&node, &resource, volume))
+                .and_then(|a| a.3.as_deref());
+            let instance = PropsOwner::Volume(&node, &resource, volume).instance_name(self.data_version);
+            match (&value, held) {
+                (None, Some(held)) => findings.add(
+                    RULE,
+                    false,
+                    "PROPS_CONTAINERS",
+                    format!("{instance}:{RESYNC_AFTER_KEY}"),
+                    format!("the first volume of its storage pool by minor; LINSTOR removes resync-after '{held}' at start-up"),
+                ),
+                (Some(expected), held) if held != Some(expected.as_str()) => findings.add(
+                    RULE,
+                    false,
+                    "PROPS_CONTAINERS",
+                    format!("{instance}:{RESYNC_AFTER_KEY}"),
+                    format!(
+                        "LINSTOR sets resync-after to '{expected}' at start-up (found {})",
+                        held.map_or_else(|| "none".to_owned(), |v| format!("'{v}'"))
                     ),
-                    (Some(expected), actual) if actual != Some(expected.as_str()) => findings.add(
-                        RULE,
-                        false,
-                        "PROPS_CONTAINERS",
-                        format!("{instance}:{RESYNC_AFTER_KEY}"),
-                        format!(
-                            "LINSTOR sets resync-after to '{expected}' at start-up (found {})",
-                            actual.map_or_else(|| "none".to_owned(), |v| format!("'{v}'"))
-                        ),
-                    ),
-                    _ => {}
-                }
-                let display = self.display_names.get(resource).map_or(resource, |d| &**d);
-                before = Some(format!("{display}{suffix}/{volume}"));
+                ),
+                _ => {}
             }
         }
+        Ok(())
     }
 }

@@ -29,15 +29,20 @@ fn load(name: &str) -> (DataVersion, Vec<(&'static Table, Vec<Row>)>) {
     (version.unwrap(), tables)
 }
 
+/// Checks in memory and again with every join spilled in runs of 512 bytes: both must agree.
 fn run(version: DataVersion, tables: &[(&'static Table, Vec<Row>)]) -> CheckReport {
-    let mut checker = Checker::new(version);
-    for (table, rows) in tables {
-        // Reversed: the checker must not depend on the order of rows within a table.
-        for row in rows.iter().rev() {
-            checker.row(table, row);
+    let reports = [Checker::new(version), Checker::build(version, Some(tempfile::tempfile), 512)].map(|mut checker| {
+        for (table, rows) in tables {
+            // Reversed: the checker must not depend on the order of rows within a table.
+            for row in rows.iter().rev() {
+                checker.row(table, row);
+            }
         }
-    }
-    checker.finish()
+        checker.finish().unwrap()
+    });
+    let [in_memory, spilled] = reports;
+    assert_eq!(in_memory, spilled, "the spilled joins differ from the in-memory ones");
+    in_memory
 }
 
 /// The rules that fired, but `resync-after`: most damage also changes a volume's place in LINSTOR's
@@ -358,7 +363,7 @@ fn rows_of(version: DataVersion, rows: &[(&str, serde_json::Value)]) -> CheckRep
         let table = version.schema().table(name).unwrap();
         checker.row(table, &Row::from_json(table, json.as_object().unwrap()).unwrap());
     }
-    checker.finish()
+    checker.finish().unwrap()
 }
 
 fn netcom(instance: &str) -> Vec<(&'static str, serde_json::Value)> {
@@ -511,12 +516,14 @@ fn rule_names_are_unique_kebab_case() {
 struct CountRows(u64);
 
 impl Extension for CountRows {
-    fn row(&mut self, _: &Table, _: &Row, _: &mut Findings) {
+    fn row(&mut self, _: &Table, _: &Row, _: &mut Findings) -> std::io::Result<()> {
         self.0 += 1;
+        Ok(())
     }
 
-    fn finish(&mut self, findings: &mut Findings) {
+    fn finish(&mut self, findings: &mut Findings) -> std::io::Result<()> {
         findings.add("extension-rule", true, "PROPS_CONTAINERS", String::new(), format!("{} rows", self.0));
+        Ok(())
     }
 }
 
@@ -529,7 +536,7 @@ fn extensions_see_every_row_and_add_findings() {
             checker.row(table, row);
         }
     }
-    let report = checker.finish();
+    let report = checker.finish().unwrap();
     assert_eq!(rules(&report), ["extension-rule"]);
     assert_eq!(report.findings[0].detail, format!("{} rows", report.rows));
 }
@@ -548,7 +555,7 @@ fn generated_databases_pass_in_every_version_and_size() {
         for (table, row) in rows(&plan) {
             checker.row(table, &row);
         }
-        let report = checker.finish();
+        let report = checker.finish().unwrap();
         assert!(report.is_clean(), "{plan:?}: {:?}", report.findings);
         assert!(report.rows > 300, "{plan:?}: {} rows", report.rows);
     }
@@ -645,7 +652,7 @@ fn columns_the_api_server_pruned_may_be_null() {
         for (table, rows) in &tables {
             rows.iter().for_each(|row| checker.row(table, row));
         }
-        rules(&checker.finish())
+        rules(&checker.finish().unwrap())
     };
     assert_eq!(check(Checker::new(version)), ["not-null"]);
     assert!(check(Checker::new(version).with_pruned_columns(&[lost])).is_empty());
@@ -664,7 +671,7 @@ fn with_duplicate_node(change: impl Fn(&Table, &mut Row)) -> CheckReport {
         sorted.sort_by_key(|row| row.formatted_key(table));
         sorted.into_iter().for_each(|row| checker.row(table, row));
     }
-    checker.finish()
+    checker.finish().unwrap()
 }
 
 #[test]
@@ -685,7 +692,7 @@ fn prop_sized(value: String, limits: SizeLimits) -> Vec<&'static str> {
     let json = serde_json::json!({"props_instance": "/CTRL", "prop_key": "Aux/big", "prop_value": value});
     let mut checker = Checker::new(version).with_size_limits(limits);
     checker.row(table, &Row::from_json(table, json.as_object().unwrap()).unwrap());
-    let report = checker.finish();
+    let report = checker.finish().unwrap();
     let mut fired = rules(&report);
     fired.retain(|r| *r != "netcom-property-names");
     fired

@@ -126,7 +126,7 @@ async fn copy_inner(
     };
     let mut checker = check.map(|limits| checker(&meta, limits));
     match stream(source, target, &meta, options, &mut report, checker.as_mut()).await {
-        Ok(()) => Ok((report, checker.map(Checker::finish))),
+        Ok(()) => Ok((report, checker.map(Checker::finish).transpose()?)),
         Err(e) => Err(Error::WriteInterrupted {
             store: target.describe(),
             rows_written: report.rows,
@@ -236,7 +236,9 @@ pub async fn inspect_checked(
 
 /// The checker of `meta`'s rows bound for a store with `limits`.
 fn checker(meta: &ExportMeta, limits: SizeLimits) -> Checker {
-    Checker::new(meta.data_version).with_size_limits(limits).with_pruned_columns(&meta.lost_columns)
+    Checker::spilling_to(meta.data_version, tempfile::tempfile)
+        .with_size_limits(limits)
+        .with_pruned_columns(&meta.lost_columns)
 }
 
 async fn count_rows(
@@ -266,7 +268,7 @@ async fn count_rows(
             Event::TableEnd => current = None,
         }
     }
-    Ok((meta, tables, checker.map(Checker::finish)))
+    Ok((meta, tables, checker.map(Checker::finish).transpose()?))
 }
 
 /// [`Error::CheckFailed`] when `report` has findings that make LINSTOR refuse the data; findings of
