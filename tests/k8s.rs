@@ -440,10 +440,8 @@ async fn kubeconfig_contexts_and_service_account_tokens() {
     // A ServiceAccount with the writer role, authenticating with its token.
     let ns_name = format!("linstor-db-sa-{}", std::process::id());
     let token = service_account_token(&ns_name, "linstor-db-writer").await;
-    let mut sa_config = admin.clone();
-    sa_config["users"][0]["user"] = serde_yaml::from_str(&format!("token: {token}")).unwrap();
     let sa_path = dir.path().join("service-account");
-    std::fs::write(&sa_path, serde_yaml::to_string(&sa_config).unwrap()).unwrap();
+    token_kubeconfig(&sa_path, &token);
     let output = run_cli(&["import-db", "--to", "k8s", "--replace", "--kubeconfig", sa_path.to_str().unwrap(), file_s]);
     assert!(output.status.success(), "{}", describe(&output));
     assert!(!String::from_utf8_lossy(&output.stderr).contains(&token), "the token never reaches the output");

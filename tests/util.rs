@@ -140,7 +140,6 @@ pub async fn install_cluster_roles(client: &kube::Client) {
 /// `namespace`) to the ClusterRole `role` of deploy/rbac.yaml, and a token of that account (10 min).
 /// Waits until the binding reaches the authorizer (through an informer).
 pub async fn service_account_token(namespace: &str, role: &str) -> String {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
     use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
     let client = kube_client().await;
@@ -159,14 +158,38 @@ pub async fn service_account_token(namespace: &str, role: &str) -> String {
     }))
     .unwrap();
     bindings.create(&Default::default(), &binding).await.unwrap();
+    let token = token_of(namespace, "linstor-db").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    token
+}
+
+/// A token (10 min) of the existing ServiceAccount `namespace/account`, as a pod of it gets one.
+pub async fn token_of(namespace: &str, account: &str) -> String {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(kube_client().await, namespace);
     let request = TokenRequest {
         spec: TokenRequestSpec { expiration_seconds: Some(600), ..Default::default() },
         ..Default::default()
     };
-    let token =
-        accounts.create_token_request("linstor-db", &Default::default(), &request).await.unwrap().status.unwrap().token;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    token
+    accounts.create_token_request(account, &Default::default(), &request).await.unwrap().status.unwrap().token
+}
+
+/// Writes `path`: the test API server's admin kubeconfig with its user authenticating by `token`.
+pub fn token_kubeconfig(path: &std::path::Path, token: &str) {
+    let text = std::fs::read_to_string(&KubeApiServer::shared().kubeconfig).unwrap();
+    let mut config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    config["users"][0]["user"] = serde_yaml::from_str(&format!("token: {token}")).unwrap();
+    std::fs::write(path, serde_yaml::to_string(&config).unwrap()).unwrap();
+}
+
+/// Creates namespace `name` unless it exists. Namespaces are never deleted by shared tests: the test
+/// API server runs no namespace controller, so a deleted one would stay terminating.
+pub async fn ensure_namespace(name: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let api: kube::Api<Namespace> = kube::Api::all(kube_client().await);
+    let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    let _ = api.create(&Default::default(), &namespace).await;
 }
 
 /// Deletes what [`service_account_token`] created.

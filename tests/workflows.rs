@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::ByteString;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
@@ -56,12 +56,6 @@ fn file(path: &Path) -> StoreAddress {
 async fn generate(connection: &Connection, to: &StoreAddress, rows: usize, seed: u64) -> Plan {
     jobs::generate(connection, rows, seed, DataVersion::V1_31_1, to, &JobOptions::default()).await.unwrap();
     Plan::for_rows(rows, seed, DataVersion::V1_31_1)
-}
-
-async fn ensure_namespace(name: &str) {
-    let api: kube::Api<Namespace> = kube::Api::all(kube_client().await);
-    let _ =
-        api.create(&Default::default(), &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()).await;
 }
 
 async fn equal(connection: &Connection, a: &StoreAddress, b: &StoreAddress) -> bool {

@@ -288,6 +288,32 @@ pub fn describe(output: &Output) -> String {
     )
 }
 
+/// kubectl: `$KUBECTL`, else `kubectl` on PATH, else the pinned upstream build of
+/// `tools/kubectl/build.sh` (built and cached on first use).
+pub fn kubectl_binary() -> PathBuf {
+    static KUBECTL: OnceLock<PathBuf> = OnceLock::new();
+    KUBECTL
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("KUBECTL") {
+                return PathBuf::from(path);
+            }
+            let on_path = std::env::var_os("PATH")
+                .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("kubectl")).find(|p| p.is_file()));
+            on_path.unwrap_or_else(|| {
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/kubectl/build.sh");
+                let output = Command::new("bash")
+                    .arg(script)
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .output()
+                    .expect("run tools/kubectl/build.sh");
+                assert!(output.status.success(), "tools/kubectl/build.sh failed (see stderr above)");
+                PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+            })
+        })
+        .clone()
+}
+
 /// A real kube-apiserver (built from the upstream Go modules by `tools/kube-apiserver/build.sh`) with
 /// its own etcd, on loopback, started once per test process by `tools/kube-apiserver/start.sh`; its
 /// watchdog stops it when the test process exits.

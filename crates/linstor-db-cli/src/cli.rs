@@ -134,7 +134,8 @@ pub enum Command {
         /// (kubectl's preferred version), without the columns it pruned; LINSTOR recomputes or loses them.
         #[arg(long)]
         accept_lost_columns: bool,
-        /// Where the backup of the replaced database goes (default: ./linstor-db-before-restore-TIME.tar.gz).
+        /// Where the backup of the replaced database goes (default: ./linstor-db-before-restore-TIME.tar.gz;
+        /// `{time}` in a secret:// NAME becomes the UTC time of the run, as in `backup -o`).
         #[arg(long, value_name = "FILE|secret://NS/NAME")]
         backup_to: Option<String>,
         #[command(flatten)]
@@ -157,7 +158,8 @@ pub enum Command {
         /// name).
         #[arg(long)]
         replace: bool,
-        /// Where the backup of the source goes (default: ./linstor-db-before-migrate-TIME.tar.gz).
+        /// Where the backup of the source goes (default: ./linstor-db-before-migrate-TIME.tar.gz; `{time}`
+        /// in a secret:// NAME becomes the UTC time of the run, as in `backup -o`).
         #[arg(long, value_name = "FILE|secret://NS/NAME")]
         backup_to: Option<String>,
         #[command(flatten)]
@@ -198,7 +200,9 @@ pub struct BackupArgs {
     /// The store to read (default: linstor.toml's connection_url).
     #[arg(long, value_name = "STORE")]
     pub from: Option<String>,
-    /// Where to write: FILE.tar.gz (owner-only permissions) or secret://NAMESPACE/NAME.
+    /// Where to write: FILE.tar.gz (owner-only permissions) or secret://NAMESPACE/NAME. `{time}` in
+    /// NAME becomes the UTC time of the run (secret://piraeus-datastore/linstor-db-{time} writes
+    /// linstor-db-20261202t101500z), so a scheduled backup gets a new name each run.
     #[arg(short = 'o', long = "to", value_name = "TARGET")]
     pub to: Option<String>,
 }

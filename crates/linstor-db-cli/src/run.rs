@@ -62,7 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (mut options, bar) = job_options(global, "restore", *replace);
             options.dry_run = *dry_run;
             options.accept_lost_columns = *accept_lost_columns;
-            options.backup_to = backup_to.as_deref().map(StoreAddress::parse).transpose()?;
+            options.backup_to = backup_to.as_deref().map(StoreAddress::parse_backup_target).transpose()?;
             apply_controller(&mut options, controller);
             apply_check(&mut options, check);
             let result = jobs::restore(&connection, &StoreAddress::parse(from)?, &address, &options).await;
@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate { from, to, replace, backup_to, check, controller } => {
             let (source, connection) = resolve(global, from.as_deref())?;
             let (mut options, bar) = job_options(global, "migrate", *replace);
-            options.backup_to = backup_to.as_deref().map(StoreAddress::parse).transpose()?;
+            options.backup_to = backup_to.as_deref().map(StoreAddress::parse_backup_target).transpose()?;
             apply_controller(&mut options, controller);
             apply_check(&mut options, check);
             let result = jobs::migrate(&connection, &source, &StoreAddress::parse(to)?, &options).await;
@@ -205,7 +205,7 @@ async fn backup(global: &Global, args: &BackupArgs) -> anyhow::Result<ExitCode> 
     };
     let (source, connection) = resolve(global, args.from.as_deref())?;
     let (options, bar) = job_options(global, "backup", false);
-    let result = jobs::backup(&connection, &source, &StoreAddress::parse(to)?, &options).await;
+    let result = jobs::backup(&connection, &source, &StoreAddress::parse_backup_target(to)?, &options).await;
     finish(bar);
     let report = result?;
     let text = format!(

@@ -52,9 +52,15 @@ impl StoreAddress {
             let (namespace, name) = rest.split_once('/').unwrap_or((rest, ""));
             for (what, value) in [("namespace", namespace), ("name", name)] {
                 if !is_dns_name(value, 253) {
+                    // A placeholder reaching here is one in a source, which names an existing backup.
+                    let hint = if value.contains(TIME_PLACEHOLDER) {
+                        "; {time} is expanded only where a backup is written (backup -o, --backup-to)"
+                    } else {
+                        ""
+                    };
                     return Err(invalid(
                         text,
-                        &format!("the {what} '{value}' is not a Kubernetes name (lower-case letters, digits, '-' and '.'); use secret://NAMESPACE/NAME"),
+                        &format!("the {what} '{value}' is not a Kubernetes name (lower-case letters, digits, '-' and '.'); use secret://NAMESPACE/NAME{hint}"),
                     ));
                 }
             }
@@ -67,6 +73,24 @@ impl StoreAddress {
             ));
         }
         Ok(StoreAddress::File(PathBuf::from(trimmed)))
+    }
+
+    /// Parses where a backup goes (`backup -o`, `--backup-to`): as [`StoreAddress::parse`], with each
+    /// [`TIME_PLACEHOLDER`] in a `secret://` name replaced by the current UTC time, so that one command
+    /// run on a schedule writes a new backup each time.
+    pub fn parse_backup_target(text: &str) -> Result<StoreAddress> {
+        StoreAddress::parse_backup_target_at(text, crate::export::now_ms())
+    }
+
+    /// [`StoreAddress::parse_backup_target`] at `now_ms` (epoch milliseconds).
+    pub fn parse_backup_target_at(text: &str, now_ms: i64) -> Result<StoreAddress> {
+        match text.trim().strip_prefix("secret://").and_then(|rest| rest.split_once('/')) {
+            Some((namespace, name)) if name.contains(TIME_PLACEHOLDER) => {
+                let name = name.replace(TIME_PLACEHOLDER, &name_time(now_ms));
+                StoreAddress::parse(&format!("secret://{namespace}/{name}"))
+            }
+            _ => StoreAddress::parse(text),
+        }
     }
 
     /// Reads `connection_url` of `linstor.toml` exactly as `Controller.checkDatabaseConfig` selects
@@ -117,6 +141,19 @@ impl fmt::Display for StoreAddress {
             StoreAddress::Secret { namespace, name } => write!(f, "secret://{namespace}/{name}"),
         }
     }
+}
+
+/// In the name of a `secret://` backup target, replaced by the UTC time of the run (`20261202t101500z`).
+pub const TIME_PLACEHOLDER: &str = "{time}";
+
+/// `ms` (epoch milliseconds) as [`TIME_PLACEHOLDER`] expands: RFC 3339 UTC without separators,
+/// lower-case as a Kubernetes name must be (`20261202t101500z`); such names sort as their times do.
+pub fn name_time(ms: i64) -> String {
+    crate::k8s_layout::rfc3339_utc(ms)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// The port LINSTOR's etcd client uses when an endpoint names none.
@@ -283,6 +320,34 @@ mod tests {
         let sql = StoreAddress::from_connection_url("jdbc:h2:/var/lib/linstor/linstordb").unwrap_err().to_string();
         assert!(sql.contains("linstor-database export-db"), "{sql}");
         assert!(StoreAddress::from_connection_url("/some/file").is_err());
+    }
+
+    #[test]
+    fn time_in_backup_targets_is_expanded_as_a_kubernetes_name() {
+        // 2026-12-02T10:15:00Z
+        let at = 1_796_206_500_000;
+        assert_eq!(
+            StoreAddress::parse_backup_target_at("secret://piraeus/linstor-db-{time}", at).unwrap(),
+            StoreAddress::Secret { namespace: "piraeus".into(), name: "linstor-db-20261202t101500z".into() }
+        );
+        assert_eq!(
+            StoreAddress::parse_backup_target_at(" secret://ns/{time}-a-{time} ", at).unwrap(),
+            StoreAddress::Secret { namespace: "ns".into(), name: "20261202t101500z-a-20261202t101500z".into() }
+        );
+        // Without the placeholder, or in other stores, the address is parsed as given.
+        assert_eq!(
+            StoreAddress::parse_backup_target_at("secret://ns/fixed", at).unwrap(),
+            StoreAddress::parse("secret://ns/fixed").unwrap()
+        );
+        assert_eq!(
+            StoreAddress::parse_backup_target_at("./b-{time}.tar.gz", at).unwrap(),
+            StoreAddress::File("./b-{time}.tar.gz".into())
+        );
+        // Only the name is a time: a namespace stays as written, and is refused.
+        assert!(StoreAddress::parse_backup_target_at("secret://{time}/x", at).is_err());
+        // Where a backup is read, the placeholder names nothing, and the refusal says so.
+        let error = StoreAddress::parse("secret://ns/linstor-db-{time}").unwrap_err().to_string();
+        assert!(error.contains("{time} is expanded only where a backup is written"), "{error}");
     }
 
     #[test]

@@ -172,7 +172,7 @@ impl Job<'_> {
 
     /// Core job options from the caller's options, with this context's progress and cancel flag.
     pub(crate) fn options(&self, options: &OptionsJson) -> Result<JobOptions, FfiError> {
-        let backup_to = options.backup_to.as_deref().map(StoreAddress::parse).transpose()?;
+        let backup_to = options.backup_to.as_deref().map(StoreAddress::parse_backup_target).transpose()?;
         Ok(JobOptions {
             replace: options.replace,
             dry_run: options.dry_run,

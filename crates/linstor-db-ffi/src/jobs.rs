@@ -198,7 +198,7 @@ pub unsafe extern "C" fn lsdb_backup(
         let to = unsafe { required_str(to, "to") }?;
         let options = unsafe { OptionsJson::parse(options_json) }?;
         let (source, connection) = job.resolve(from)?;
-        let target = StoreAddress::parse(to)?;
+        let target = StoreAddress::parse_backup_target(to)?;
         job.block_on(jobs::backup(&connection, &source, &target, &job.options(&options)?))
     })
 }
