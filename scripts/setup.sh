@@ -15,6 +15,9 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 [ -x /usr/bin/time ] || need+=(time) # GNU time: peak RSS of each benchmark run
+# cgo links the Go binding through pkg-config; the python-package suite makes a fresh virtualenv.
+command -v pkg-config >/dev/null 2>&1 || need+=(pkgconf)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 
 if ((${#need[@]})); then
   sudo=""

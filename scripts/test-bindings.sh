@@ -5,9 +5,15 @@
 #                error; and valgrind must catch a leak built in on purpose (so the check can fail);
 #   3. go:       go test in bindings/go (starts its own etcd and kube-apiserver);
 #   4. python:   pytest in bindings/python (likewise);
-#   5. examples: the Go and Python example programs, run against an etcd and a kube-apiserver.
+#   5. examples: the Go and Python example programs, run against an etcd and a kube-apiserver;
+#   6. go-module: scripts/install-ffi.sh (release) into a temp prefix, then a fresh Go module outside
+#                 the repository, finding the library through PKG_CONFIG_PATH alone, builds and runs;
+#   7. python-package: `pip wheel` and `pip install ./bindings/python` (setuptools-rust builds and
+#                 bundles the library) in a fresh virtualenv, then a job without LINSTOR_DB_LIBRARY.
 # Prints one line per suite, "suite NAME: N passed, N failed (T s)"; scripts/test.sh adds them to its
-# totals. Exit status 0 only if every suite passed. Needs etcd, valgrind, cc, go, python3 + pytest.
+# totals. Exit status 0 only if every suite passed. Needs etcd, valgrind, cc, go, pkg-config, python3
+# (pytest, venv) and PyPI (setuptools-rust). Suites 6 and 7 build release in $CARGO_TARGET_DIR (else
+# target/) and share it, so only the first run compiles the dependencies.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -33,6 +39,17 @@ summary() {
   summaries+=("suite $1: $2 passed, $3 failed ($(since "$4") s)")
   [[ "$3" -eq 0 ]] || status=1
 }
+# check DESCRIPTION COMMAND...: runs COMMAND, prints "ok   DESCRIPTION" or "FAIL DESCRIPTION" and
+# counts it in passed/failed (which each suite sets to 0 first).
+check() {
+  local what=$1
+  shift
+  if "$@"; then
+    echo "ok   $what"; passed=$((passed + 1))
+  else
+    echo "FAIL $what"; failed=$((failed + 1))
+  fi
+}
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -56,7 +73,9 @@ start_etcd() { # sets etcd_url, etcd_pid
 }
 
 echo "== bindings: build liblinstor_db" >&2
-cargo build -p linstor-db-ffi --locked || exit 1
+# The dev build, installed as a user would install it (header, linstor_db.pc) for cgo's pkg-config.
+debug_prefix=$work/debug-prefix
+bash scripts/install-ffi.sh --debug --prefix "$debug_prefix" || exit 1
 
 echo "== bindings: C header" >&2
 if cargo test -p linstor-db-ffi --locked --test header -q >"$work/header.log" 2>&1; then
@@ -113,7 +132,7 @@ summary c "$c_passed" "$c_failed" "$t0"
 echo "== bindings: go" >&2
 t0=$(now)
 export GOTOOLCHAIN=local
-export CGO_LDFLAGS="-L$libdir -Wl,-rpath,$libdir"
+export PKG_CONFIG_PATH=$debug_prefix/lib/pkgconfig
 (cd bindings/go && go vet ./... && go test -count=1 -v ./...) 2>&1 | tee "$work/go.log"
 go_status=${PIPESTATUS[0]}
 go_passed=$(grep -c '^--- PASS' "$work/go.log")
@@ -142,27 +161,95 @@ summary python "$py_passed" "$py_failed" "$t0"
 
 echo "== bindings: examples" >&2
 t0=$(now)
-ex_passed=0 ex_failed=0
+passed=0 failed=0
+# A fresh etcd prefix is not needed: the examples replace what the store holds.
+example_go() {
+  (cd examples/go && go vet . && go run . -etcd "$etcd_url" -kubeconfig "$kubeconfig" -rows 1500 -workdir "$work") |
+    tee "$work/example-go.log" && grep -q "^verified: equal" "$work/example-go.log"
+}
+example_python() {
+  PYTHONPATH=bindings/python python3 examples/python/migrate.py --etcd "$etcd_url" --kubeconfig "$kubeconfig" \
+    --rows 1200 --workdir "$work" | tee "$work/example-python.log" && grep -q "^verified: equal" "$work/example-python.log"
+}
 if kube_dir=$(bash tools/kube-apiserver/start.sh --watch-pid $$); then
   kubeconfig=$(sed -n 's/^KUBE_TEST_ADMIN_KUBECONFIG=//p' "$kube_dir/env")
-  # A fresh etcd prefix is not needed: the examples replace what the store holds.
-  if (cd examples/go && go vet . && go run . -etcd "$etcd_url" -kubeconfig "$kubeconfig" -rows 1500 -workdir "$work") |
-       tee "$work/example-go.log" && grep -q "^verified: equal" "$work/example-go.log"; then
-    echo "ok   examples/go"; ex_passed=$((ex_passed + 1))
-  else
-    echo "FAIL examples/go"; ex_failed=$((ex_failed + 1))
-  fi
-  if PYTHONPATH=bindings/python python3 examples/python/migrate.py --etcd "$etcd_url" --kubeconfig "$kubeconfig" \
-       --rows 1200 --workdir "$work" | tee "$work/example-python.log" && grep -q "^verified: equal" "$work/example-python.log"; then
-    echo "ok   examples/python"; ex_passed=$((ex_passed + 1))
-  else
-    echo "FAIL examples/python"; ex_failed=$((ex_failed + 1))
-  fi
+  check examples/go example_go
+  check examples/python example_python
 else
   echo "FAIL the kube-apiserver for the examples did not start"
-  ex_failed=2
+  failed=2
 fi
-summary examples "$ex_passed" "$ex_failed" "$t0"
+summary examples "$passed" "$failed" "$t0"
+
+# Both package suites run the same job as a user would (bindings/go/testdata/user,
+# bindings/python/tests/installed_job.py): the version, then generate job_rows rows into the etcd
+# (replacing what the examples left) and read them back with info.
+job_rows=300
+# job_ran LOG: the program printed a version and two equal, non-zero row counts.
+job_ran() {
+  grep -q "^version: [0-9]" "$1" && grep -Eq "^rows: generated ([1-9][0-9]*), info \1$" "$1"
+}
+
+echo "== bindings: go-module" >&2
+t0=$(now)
+passed=0 failed=0
+prefix=$work/prefix
+install_release() {
+  bash scripts/install-ffi.sh --prefix "$prefix" 2>"$work/install-ffi.log" || { tail -30 "$work/install-ffi.log"; return 1; }
+  ls "$prefix/lib/liblinstor_db.so" "$prefix/lib/liblinstor_db.a" "$prefix/include/linstor_db.h" &&
+    PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --print-errors --libs --cflags linstor_db
+}
+go_module() {
+  # Outside the repository; only go.mod's replace (the module is not published yet) points back.
+  local dir=$work/gomod
+  mkdir -p "$dir"
+  cp bindings/go/testdata/user/main.go "$dir/"
+  printf '%s\n' "module example.com/user" "" "go 1.24" "" \
+    "require github.com/linstor-db/linstor-db/bindings/go v0.0.0" "" \
+    "replace github.com/linstor-db/linstor-db/bindings/go => $repo/bindings/go" >"$dir/go.mod"
+  # PKG_CONFIG_PATH alone: no CGO_* flags, no LD_LIBRARY_PATH (the rpath in linstor_db.pc finds the .so).
+  (cd "$dir" && env -u CGO_CFLAGS -u CGO_LDFLAGS -u LD_LIBRARY_PATH PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
+     sh -c 'go vet . && go build -o user . && ./user "$0" "$1"' "$etcd_url" "$job_rows") |
+    tee "$work/go-module.log" && job_ran "$work/go-module.log"
+}
+check "scripts/install-ffi.sh --prefix: library, header and linstor_db.pc" install_release
+check "a fresh module builds through pkg-config and runs a job" go_module
+summary go-module "$passed" "$failed" "$t0"
+
+echo "== bindings: python-package" >&2
+t0=$(now)
+passed=0 failed=0
+venv=$work/venv
+# In $work, without PYTHONPATH and LINSTOR_DB_LIBRARY: only the installed package can be imported.
+vpython() { (cd "$work" && env -u LINSTOR_DB_LIBRARY -u PYTHONPATH "$venv/bin/python" "$@"); }
+pip_wheel() {
+  local started
+  started=$(now)
+  vpython -m pip wheel --no-deps -q -w "$work/wheels" "$repo/bindings/python" || return 1
+  echo "  pip wheel (release build of liblinstor_db inside pip): $(since "$started") s"
+  ls "$work/wheels"
+  # One binary wheel for every CPython >= 3.9 (abi3), carrying the library.
+  vpython -m zipfile -l "$work"/wheels/linstor_db-*-cp39-abi3-linux_*.whl | grep -q "linstor_db/liblinstor_db"
+}
+pip_install() { vpython -m pip install -q "$repo/bindings/python"; }
+python_package() {
+  vpython "$repo/bindings/python/tests/installed_job.py" "$etcd_url" "$job_rows" | tee "$work/python-package.log" &&
+    job_ran "$work/python-package.log" && grep -q "^library: $venv/" "$work/python-package.log"
+}
+# LINSTOR_DB_LIBRARY still wins over the bundled library: a wrong one must make loading fail.
+python_override() {
+  ! (cd "$work" && LINSTOR_DB_LIBRARY=$work/missing.so "$venv/bin/python" -c 'import linstor_db; linstor_db.version()') 2>/dev/null
+}
+if python3 -m venv "$venv"; then
+  check "pip wheel ./bindings/python bundles the library" pip_wheel
+  check "pip install ./bindings/python" pip_install
+  check "the installed package finds its library and runs a job" python_package
+  check "LINSTOR_DB_LIBRARY overrides the bundled library" python_override
+else
+  echo "FAIL python3 -m venv"
+  failed=1
+fi
+summary python-package "$passed" "$failed" "$t0"
 
 echo "$header_line"
 printf '%s\n' "${summaries[@]}"

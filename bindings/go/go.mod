@@ -1,3 +1,3 @@
-module linstor-db/bindings/go/linstordb
+module github.com/linstor-db/linstor-db/bindings/go
 
 go 1.24

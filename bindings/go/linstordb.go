@@ -6,15 +6,16 @@
 // "secret://NAMESPACE/NAME" (backups) or a file path. Every job takes a context.Context; cancelling
 // it stops the job at its next batch. Errors are *Error values with a Code and a message.
 //
-// Building needs liblinstor_db on the linker path, for example
+// Building needs liblinstor_db installed where pkg-config finds it (module linstor_db), for example
 //
-//	cargo build -p linstor-db-ffi --release
-//	export CGO_LDFLAGS="-L$PWD/target/release -Wl,-rpath,$PWD/target/release"
+//	scripts/install-ffi.sh --prefix "$HOME/.local"
+//	export PKG_CONFIG_PATH="$HOME/.local/lib/pkgconfig"
 package linstordb
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../crates/linstor-db-ffi/include
-#cgo LDFLAGS: -llinstor_db
+// pkg-config rather than paths into the repository: a module fetched with `go get` holds only
+// bindings/go, so the header and the library come from an install (scripts/install-ffi.sh).
+#cgo pkg-config: linstor_db
 #include <stdint.h>
 #include <stdlib.h>
 #include "linstor_db.h"

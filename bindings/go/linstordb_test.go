@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"linstor-db/bindings/go/linstordb"
+	linstordb "github.com/linstor-db/linstor-db/bindings/go"
 )
 
 var (

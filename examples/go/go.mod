@@ -1,7 +1,7 @@
-module linstor-db/examples/go
+module github.com/linstor-db/linstor-db/examples/go
 
 go 1.24
 
-require linstor-db/bindings/go/linstordb v0.0.0
+require github.com/linstor-db/linstor-db/bindings/go v0.0.0
 
-replace linstor-db/bindings/go/linstordb => ../../bindings/go
+replace github.com/linstor-db/linstor-db/bindings/go => ../../bindings/go

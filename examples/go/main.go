@@ -15,7 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 
-	"linstor-db/bindings/go/linstordb"
+	linstordb "github.com/linstor-db/linstor-db/bindings/go"
 )
 
 func main() {

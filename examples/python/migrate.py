@@ -5,6 +5,8 @@ copy row by row, using the Python binding of linstor-db.
     LINSTOR_DB_LIBRARY=target/release/liblinstor_db.so PYTHONPATH=bindings/python \\
         python3 examples/python/migrate.py --etcd etcd://127.0.0.1:2379 --kubeconfig ~/.kube/config
 
+(or, after `pip install ./bindings/python`, which bundles the library, without the two variables).
+
 It overwrites the LINSTOR CRDs of that cluster (replace=True), so point it at a test cluster.
 """
 

@@ -47,7 +47,9 @@ def _candidates() -> list[str]:
     explicit = os.environ.get("LINSTOR_DB_LIBRARY")
     if explicit:
         return [explicit]
-    found = [str(Path(__file__).with_name("liblinstor_db.so"))]
+    # Bundled by `pip install` (named liblinstor_db.abi3.so by setuptools-rust), or copied here by hand.
+    here = Path(__file__).parent
+    found = [str(path) for path in sorted(here.glob("liblinstor_db*.so"))]
     system = ctypes.util.find_library("linstor_db")
     if system:
         found.append(system)
@@ -55,8 +57,8 @@ def _candidates() -> list[str]:
 
 
 def load() -> ctypes.CDLL:
-    """Loads the library: $LINSTOR_DB_LIBRARY, else liblinstor_db.so next to this package, else the
-    system's library path."""
+    """Loads the library: $LINSTOR_DB_LIBRARY, else the liblinstor_db*.so bundled in this package, else
+    the system's library path."""
     errors = []
     for candidate in _candidates():
         try:
@@ -70,6 +72,7 @@ def load() -> ctypes.CDLL:
             function.restype = restype
         return library
     raise OSError(
-        "cannot load liblinstor_db (build it with `cargo build -p linstor-db-ffi` and set "
-        "LINSTOR_DB_LIBRARY to the .so): " + "; ".join(errors or ["not found"])
+        "cannot load liblinstor_db (`pip install ./bindings/python` bundles it; or build it with "
+        "`cargo build -p linstor-db-ffi` and set LINSTOR_DB_LIBRARY to the .so): "
+        + "; ".join(errors or ["not found"])
     )
