@@ -6,14 +6,16 @@
 #   3. go:       go test in bindings/go (starts its own etcd and kube-apiserver);
 #   4. python:   pytest in bindings/python (likewise);
 #   5. examples: the Go and Python example programs, run against an etcd and a kube-apiserver;
-#   6. go-module: scripts/install-ffi.sh (release) into a temp prefix, then a fresh Go module outside
-#                 the repository, finding the library through PKG_CONFIG_PATH alone, builds and runs;
+#   6. go-module: scripts/install-ffi.sh into a temp prefix, then a fresh Go module outside the
+#                 repository, finding the library through PKG_CONFIG_PATH alone, builds and runs;
 #   7. python-package: `pip wheel` and `pip install ./bindings/python` (setuptools-rust builds and
 #                 bundles the library) in a fresh virtualenv, then a job without LINSTOR_DB_LIBRARY.
 # Prints one line per suite, "suite NAME: N passed, N failed (T s)"; scripts/test.sh adds them to its
 # totals. Exit status 0 only if every suite passed. Needs etcd, valgrind, cc, go, pkg-config, python3
-# (pytest, venv) and PyPI (setuptools-rust). Suites 6 and 7 build release in $CARGO_TARGET_DIR (else
-# target/) and share it, so only the first run compiles the dependencies.
+# (pytest, venv) and PyPI (setuptools-rust). Suites 6 and 7 install and package the dev build (what
+# the other suites test; a cold release build would add about 10 minutes on 2 cores) with the same
+# commands a user runs for release: install-ffi.sh without --debug, pip without
+# SETUPTOOLS_RUST_CARGO_PROFILE.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -194,8 +196,8 @@ echo "== bindings: go-module" >&2
 t0=$(now)
 passed=0 failed=0
 prefix=$work/prefix
-install_release() {
-  bash scripts/install-ffi.sh --prefix "$prefix" 2>"$work/install-ffi.log" || { tail -30 "$work/install-ffi.log"; return 1; }
+install_prefix() {
+  bash scripts/install-ffi.sh --debug --prefix "$prefix" 2>"$work/install-ffi.log" || { tail -30 "$work/install-ffi.log"; return 1; }
   ls "$prefix/lib/liblinstor_db.so" "$prefix/lib/liblinstor_db.a" "$prefix/include/linstor_db.h" &&
     PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --print-errors --libs --cflags linstor_db
 }
@@ -212,7 +214,7 @@ go_module() {
      sh -c 'go vet . && go build -o user . && ./user "$0" "$1"' "$etcd_url" "$job_rows") |
     tee "$work/go-module.log" && job_ran "$work/go-module.log"
 }
-check "scripts/install-ffi.sh --prefix: library, header and linstor_db.pc" install_release
+check "scripts/install-ffi.sh --prefix: library, header and linstor_db.pc" install_prefix
 check "a fresh module builds through pkg-config and runs a job" go_module
 summary go-module "$passed" "$failed" "$t0"
 
@@ -221,12 +223,12 @@ t0=$(now)
 passed=0 failed=0
 venv=$work/venv
 # In $work, without PYTHONPATH and LINSTOR_DB_LIBRARY: only the installed package can be imported.
-vpython() { (cd "$work" && env -u LINSTOR_DB_LIBRARY -u PYTHONPATH "$venv/bin/python" "$@"); }
+vpython() { (cd "$work" && env -u LINSTOR_DB_LIBRARY -u PYTHONPATH SETUPTOOLS_RUST_CARGO_PROFILE=dev "$venv/bin/python" "$@"); }
 pip_wheel() {
   local started
   started=$(now)
   vpython -m pip wheel --no-deps -q -w "$work/wheels" "$repo/bindings/python" || return 1
-  echo "  pip wheel (release build of liblinstor_db inside pip): $(since "$started") s"
+  echo "  pip wheel (dev build of liblinstor_db inside pip): $(since "$started") s"
   ls "$work/wheels"
   # One binary wheel for every CPython >= 3.9 (abi3), carrying the library.
   vpython -m zipfile -l "$work"/wheels/linstor_db-*-cp39-abi3-linux_*.whl | grep -q "linstor_db/liblinstor_db"
