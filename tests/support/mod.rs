@@ -7,14 +7,36 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
-/// A free TCP port on 127.0.0.1.
+/// Where the ports servers are started on come from: from 10000 to just below the kernel's ephemeral
+/// range. A port of that range (what binding port 0 gives) can be taken by any outgoing connection
+/// of the tests between the pick and the server's bind ("bind: address already in use").
+const PORTS_FROM: u16 = 10_000;
+
+/// A free TCP port on 127.0.0.1 for a server, never handed out twice in this process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free loopback port")
+    use std::hash::{BuildHasher, Hasher};
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let span = u64::from(ephemeral_low.saturating_sub(PORTS_FROM).max(1));
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    for attempt in 0..1000u64 {
+        let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+        random.write_u64(attempt);
+        let port = PORTS_FROM + (random.finish() % span) as u16;
+        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port from {PORTS_FROM} to {ephemeral_low}");
 }
 
 /// The `etcd` binary: `$LINSTOR_DB_ETCD`, else `etcd` on PATH. Missing is a test failure, not a skip.

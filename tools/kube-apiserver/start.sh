@@ -94,7 +94,9 @@ cleanup_on_failure() {
 trap cleanup_on_failure EXIT
 
 # --- free loopback ports ---------------------------------------------------------
-# Ports in use (any state) according to /proc/net/tcp{,6}; pick random ones not in it.
+# Ports in use (any state) according to /proc/net/tcp{,6}; pick random ones not in it, below the
+# kernel's ephemeral range: a port of that range can be taken by any outgoing connection between the
+# pick and the bind ("bind: address already in use").
 used_ports() {
   local _sl local_addr _rest
   cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | while read -r _sl local_addr _rest; do
@@ -103,11 +105,13 @@ used_ports() {
   done
 }
 PICKED=" "
+EPHEMERAL_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+(( EPHEMERAL_LOW > 11000 )) || EPHEMERAL_LOW=32768
 free_port() { # sets PORT
   local used p
   used=" $(used_ports | sort -u | tr '\n' ' ') "
   for _ in $(seq 1 200); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
+    p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (EPHEMERAL_LOW - 10000) ))
     if [[ "$used" != *" $p "* && "$PICKED" != *" $p "* ]]; then
       PICKED+="$p "; PORT=$p; return 0
     fi

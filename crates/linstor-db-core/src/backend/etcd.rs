@@ -785,6 +785,8 @@ struct WriterLock {
     lease: i64,
     store: EtcdStore,
     renew: tokio::task::JoinHandle<()>,
+    /// Whether dropping revokes the lease (not once [`Target::release_lock`] did).
+    revoke: bool,
 }
 
 impl WriterLock {
@@ -805,7 +807,7 @@ impl WriterLock {
                 }
             }
         });
-        WriterLock { lease, store: store.clone(), renew }
+        WriterLock { lease, store: store.clone(), renew, revoke: true }
     }
 }
 
@@ -815,7 +817,7 @@ impl Drop for WriterLock {
     fn drop(&mut self) {
         self.renew.abort();
         let (store, lease) = (self.store.clone(), self.lease);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        if let (true, Ok(runtime)) = (self.revoke, tokio::runtime::Handle::try_current()) {
             runtime.spawn(async move {
                 let _ = store.revoke(lease).await;
             });
@@ -1045,6 +1047,14 @@ impl Target for EtcdTarget {
         self.store.run_ops(finish).await?;
         self.lock = None;
         Ok(())
+    }
+
+    async fn release_lock(&mut self) {
+        if let Some(mut lock) = self.lock.take() {
+            lock.renew.abort();
+            lock.revoke = false;
+            let _ = self.store.revoke(lock.lease).await;
+        }
     }
 
     fn recovery(&self) -> String {

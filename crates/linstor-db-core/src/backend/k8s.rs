@@ -958,6 +958,14 @@ impl Target for K8sTarget {
         self.marker["failed"] = reason.into();
         self.store.set_linstor_version(BLOCKING_K8S_VERSION, Some(&self.marker.to_string())).await
     }
+
+    async fn release_lock(&mut self) {
+        if let Some(mut lock) = self.lock.take() {
+            lock.renew.abort();
+            lock.release = false;
+            self.store.update_lock(&lock.holder, false).await;
+        }
+    }
 }
 
 #[cfg(test)]

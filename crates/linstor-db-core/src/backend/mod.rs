@@ -85,6 +85,11 @@ pub trait Target: Send {
     /// Marks committed data as an incomplete import again (its verification failed): LINSTOR refuses
     /// to start on it, and [`Target::recovery`] says how to finish or undo it.
     async fn mark_incomplete(&mut self, reason: &str) -> Result<()>;
+
+    /// After a failed write: removes this job's writer lock now, not in the background once the
+    /// target is dropped, so that the next job (in the same process too: library users) finds the
+    /// target free at once. The in-progress marker stays.
+    async fn release_lock(&mut self) {}
 }
 
 /// How to reach stores: `linstor.toml` settings (etcd TLS, credentials, prefix; k8s retries) and the

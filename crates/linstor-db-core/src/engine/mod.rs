@@ -127,12 +127,15 @@ async fn copy_inner(
     let mut checker = check.map(|limits| checker(&meta, limits));
     match stream(source, target, &meta, options, &mut report, checker.as_mut()).await {
         Ok(()) => Ok((report, checker.map(Checker::finish).transpose()?)),
-        Err(e) => Err(Error::WriteInterrupted {
-            store: target.describe(),
-            rows_written: report.rows,
-            recovery: target.recovery(),
-            source: Box::new(e),
-        }),
+        Err(e) => {
+            target.release_lock().await;
+            Err(Error::WriteInterrupted {
+                store: target.describe(),
+                rows_written: report.rows,
+                recovery: target.recovery(),
+                source: Box::new(e),
+            })
+        }
     }
 }
 
