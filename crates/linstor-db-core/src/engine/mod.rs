@@ -105,6 +105,9 @@ pub async fn copy_checked(
     Ok((report, check))
 }
 
+/// How long a failed job waits for its writer lock to be released.
+const LOCK_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn copy_inner(
     source: &mut dyn Source,
     target: &mut dyn Target,
@@ -128,7 +131,9 @@ async fn copy_inner(
     match stream(source, target, &meta, options, &mut report, checker.as_mut()).await {
         Ok(()) => Ok((report, checker.map(Checker::finish).transpose()?)),
         Err(e) => {
-            target.release_lock().await;
+            // Bounded: with the store down, the lock lapses after its TTL instead of delaying this
+            // report by another retry timeout.
+            let _ = tokio::time::timeout(LOCK_RELEASE_WAIT, target.release_lock()).await;
             Err(Error::WriteInterrupted {
                 store: target.describe(),
                 rows_written: report.rows,
