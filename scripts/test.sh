@@ -16,6 +16,12 @@ echo "== static binary and image" >&2
 # Built before the suite, whose tests of them then find them cached (a build inside the suite would
 # compete with the timing-sensitive fault tests for the two cores).
 bash scripts/image.sh >/dev/null
+# tests/deploy.rs renders the overlays with $KUBECTL, else kubectl on PATH, else the pinned build of
+# tools/kubectl: built here when needed, for the same reason.
+if [[ -z "${KUBECTL:-}" ]] && ! command -v kubectl >/dev/null; then
+  KUBECTL=$(bash tools/kubectl/build.sh)
+  export KUBECTL
+fi
 echo "== tests" >&2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

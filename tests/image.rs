@@ -4,19 +4,11 @@
 //! OCI labels.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
+use linstor_db_tests::built_by;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
-
-fn run_script(script: &str) -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(script);
-    let output =
-        Command::new("bash").arg(&script).stdin(Stdio::null()).stderr(Stdio::inherit()).output().expect("run bash");
-    assert!(output.status.success(), "{} failed (see stderr above)", script.display());
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-}
 
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
@@ -34,8 +26,8 @@ fn blob(dir: &Path, descriptor: &Json) -> Vec<u8> {
 
 #[test]
 fn the_image_holds_exactly_the_static_binary_as_a_non_root_user() {
-    let binary = std::fs::read(run_script("scripts/static.sh")).unwrap();
-    let dir = run_script("scripts/image.sh");
+    let binary = std::fs::read(built_by("scripts/static.sh")).unwrap();
+    let dir = built_by("scripts/image.sh");
     let layout: Json = serde_json::from_slice(&std::fs::read(dir.join("oci-layout")).unwrap()).unwrap();
     assert_eq!(layout["imageLayoutVersion"], "1.0.0");
     let index: Json = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();

@@ -10,15 +10,7 @@ use crate::util::*;
 
 /// Builds the binary (cached in target/static; `scripts/test.sh` builds it before the suite).
 fn static_binary() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/static.sh");
-    let output = Command::new("bash")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/static.sh");
-    assert!(output.status.success(), "scripts/static.sh failed (see stderr above)");
-    let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let path = built_by("scripts/static.sh");
     assert!(path.is_file(), "scripts/static.sh printed {}, which is no file", path.display());
     path
 }

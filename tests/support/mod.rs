@@ -321,19 +321,18 @@ pub fn kubectl_binary() -> PathBuf {
             }
             let on_path = std::env::var_os("PATH")
                 .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("kubectl")).find(|p| p.is_file()));
-            on_path.unwrap_or_else(|| {
-                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/kubectl/build.sh");
-                let output = Command::new("bash")
-                    .arg(script)
-                    .stdin(Stdio::null())
-                    .stderr(Stdio::inherit())
-                    .output()
-                    .expect("run tools/kubectl/build.sh");
-                assert!(output.status.success(), "tools/kubectl/build.sh failed (see stderr above)");
-                PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-            })
+            on_path.unwrap_or_else(|| built_by("tools/kubectl/build.sh"))
         })
         .clone()
+}
+
+/// Runs a build script of the repository (`scripts/static.sh`) and returns the path it prints.
+pub fn built_by(script: &str) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(script);
+    let output =
+        Command::new("bash").arg(&script).stdin(Stdio::null()).stderr(Stdio::inherit()).output().expect("run bash");
+    assert!(output.status.success(), "{} failed (see stderr above)", script.display());
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }
 
 /// A real kube-apiserver (built from the upstream Go modules by `tools/kube-apiserver/build.sh`) with

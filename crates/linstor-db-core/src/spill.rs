@@ -186,6 +186,13 @@ pub struct ExternalSort<T> {
     frame: Vec<u8>,
 }
 
+/// An empty in-memory sorter: what `std::mem::take` leaves behind when a join consumes a sort.
+impl<T> Default for ExternalSort<T> {
+    fn default() -> ExternalSort<T> {
+        ExternalSort { run: Vec::new(), run_bytes: 0, limit: 0, scratch: None, spilled: Vec::new(), frame: Vec::new() }
+    }
+}
+
 impl<T: Field + Ord> ExternalSort<T> {
     /// A sorter spilling to files of `scratch` (in memory without), runs of about `limit` bytes.
     pub fn new(scratch: Option<Scratch>, limit: usize) -> ExternalSort<T> {

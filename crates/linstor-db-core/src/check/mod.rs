@@ -776,10 +776,10 @@ impl Checker {
             }
         }
         self.drbd_checks().map_err(scratch_error)?;
-        let minors = std::mem::replace(&mut self.minors, ExternalSort::new(None, 0));
+        let minors = std::mem::take(&mut self.minors);
         duplicates(minors, Rule::DrbdMinorUnique, "LAYER_DRBD_VOLUME_DEFINITIONS", "minor number", &mut self.findings)
             .map_err(scratch_error)?;
-        let ports = std::mem::replace(&mut self.definition_ports, ExternalSort::new(None, 0));
+        let ports = std::mem::take(&mut self.definition_ports);
         duplicates(ports, Rule::DrbdTcpPortUnique, "LAYER_DRBD_RESOURCE_DEFINITIONS", "TCP port", &mut self.findings)
             .map_err(scratch_error)?;
         for extension in &mut self.extensions {
@@ -817,7 +817,7 @@ impl Checker {
                 }
             }
         };
-        let references = std::mem::replace(&mut self.references, ExternalSort::new(None, 0));
+        let references = std::mem::take(&mut self.references);
         for fact in references.into_sorted()? {
             let (hash, seq, rule, table, key, target) = fact?;
             if current.map(|(h, _)| h) != Some(hash) {
@@ -851,8 +851,8 @@ impl Checker {
     fn drbd_checks(&mut self) -> io::Result<()> {
         const TABLE: &str = "LAYER_DRBD_RESOURCES";
         // Join 1, by resource: the owner of each layer resource id, and whether it is DRBD_DISKLESS.
-        let mut by_id = std::mem::replace(&mut self.drbd_rows, ExternalSort::new(None, 0));
-        let owners = std::mem::replace(&mut self.layer_owners, ExternalSort::new(None, 0));
+        let mut by_id = std::mem::take(&mut self.drbd_rows);
+        let owners = std::mem::take(&mut self.layer_owners);
         let mut resource: Option<(u128, bool)> = None;
         for fact in owners.into_sorted()? {
             let (hash, side, id, node, live) = fact?;

@@ -85,10 +85,6 @@ impl ResyncAfter {
     }
 }
 
-fn taken<T: crate::spill::Field + Ord>(sort: &mut ExternalSort<T>) -> ExternalSort<T> {
-    std::mem::replace(sort, ExternalSort::new(None, 0))
-}
-
 impl Extension for ResyncAfter {
     fn row(&mut self, table: &Table, row: &Row, _findings: &mut Findings) -> io::Result<()> {
         let cells = Cells { table, row };
@@ -171,9 +167,9 @@ impl Extension for ResyncAfter {
             return Ok(());
         }
         // The layer resources of each resource that takes part and has a DRBD layer.
-        let mut layers = taken(&mut self.layers);
+        let mut layers = std::mem::take(&mut self.layers);
         let mut current: Option<(String, String, bool, Option<String>)> = None;
-        for fact in taken(&mut self.resources).into_sorted()? {
+        for fact in std::mem::take(&mut self.resources).into_sorted()? {
             let (node, resource, side, id, suffix) = fact?;
             if current.as_ref().is_none_or(|(n, r, _, _)| *n != node || *r != resource) {
                 current = Some((node.clone(), resource.clone(), false, None));
@@ -192,7 +188,7 @@ impl Extension for ResyncAfter {
             }
         }
         // Each storage volume with its resource, then with its DRBD minor.
-        let mut minors = taken(&mut self.minors);
+        let mut minors = std::mem::take(&mut self.minors);
         let mut owner: Option<(i64, String, String, String)> = None;
         for fact in layers.into_sorted()? {
             let (id, side, a, b, c, d, volume) = fact?;
@@ -207,7 +203,7 @@ impl Extension for ResyncAfter {
             };
             minors.push((resource.clone(), drbd_suffix.clone(), volume, 1, 0, a, b, storage_suffix.clone()))?;
         }
-        let mut names = taken(&mut self.names);
+        let mut names = std::mem::take(&mut self.names);
         let mut minor: Option<(String, String, i64, i64)> = None;
         for fact in minors.into_sorted()? {
             let (resource, suffix, volume, side, value, node, pool, storage_suffix) = fact?;
@@ -235,7 +231,7 @@ impl Extension for ResyncAfter {
             pools.push((node, pool, minor, resource, shown, storage_suffix, volume))?;
         }
         // The chain of each pool: what LINSTOR sets on each volume.
-        let mut props = taken(&mut self.props);
+        let mut props = std::mem::take(&mut self.props);
         let mut before: Option<(String, String, i64, String)> = None;
         for fact in pools.into_sorted()? {
             let (node, pool, minor, resource, shown, storage_suffix, volume) = fact?;
