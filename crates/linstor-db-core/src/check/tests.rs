@@ -541,6 +541,22 @@ fn extensions_see_every_row_and_add_findings() {
     assert_eq!(report.findings[0].detail, format!("{} rows", report.rows));
 }
 
+/// A scratch file that cannot be made fails the check with an error naming TMPDIR, not a report.
+#[test]
+fn a_failing_scratch_file_is_an_error_naming_tmpdir() {
+    use crate::generate::{rows, Plan};
+    fn no_room() -> std::io::Result<std::fs::File> {
+        Err(std::io::Error::other("No space left on device"))
+    }
+    let plan = Plan::for_rows(3000, 5, DataVersion::V1_31_1);
+    let mut checker = Checker::build(plan.data_version, Some(no_room), 512);
+    for (table, row) in rows(&plan) {
+        checker.row(table, &row);
+    }
+    let error = checker.finish().expect_err("the check cannot finish without its scratch files").to_string();
+    assert!(error.contains("No space left on device") && error.contains("TMPDIR"), "{error}");
+}
+
 /// Generated databases of every data version and of several sizes pass every rule, resync-after
 /// among them: they are databases LINSTOR starts on and leaves unchanged.
 #[test]
