@@ -3,6 +3,7 @@
 mod bad_inputs;
 mod check;
 mod cli;
+mod consistent;
 mod deploy;
 mod etcd;
 mod faults;

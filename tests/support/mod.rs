@@ -404,15 +404,19 @@ impl PrivateKubeApiServer {
     /// The PID of the kube-apiserver (`apiserver`) or of its etcd (`etcd`), for fault tests.
     pub fn pid(&self, which: &str) -> u32 {
         let key = match which {
-            "apiserver" => "KUBE_TEST_APISERVER_PID=",
-            "etcd" => "KUBE_TEST_ETCD_PID=",
+            "apiserver" => "KUBE_TEST_APISERVER_PID",
+            "etcd" => "KUBE_TEST_ETCD_PID",
             other => panic!("no process {other}"),
         };
+        self.env(key).trim().parse().expect("a PID in the env file")
+    }
+
+    /// The value of `key` in the env file `start.sh` wrote (`KUBE_TEST_ETCD_URL`, …).
+    pub fn env(&self, key: &str) -> String {
         let env = std::fs::read_to_string(self.dir.join("env")).expect("start.sh writes an env file");
         env.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("a PID in the env file")
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_owned))
+            .unwrap_or_else(|| panic!("{key} missing in the env file"))
     }
 }
 

@@ -65,6 +65,8 @@ pub enum Command {
         from: Option<String>,
         /// The export file to write (written with owner-only permissions, replaced only when complete).
         file: PathBuf,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Import a LINSTOR export-db JSON file (drop-in for `linstor-database import-db`).
     ImportDb {
@@ -205,6 +207,21 @@ pub struct BackupArgs {
     /// linstor-db-20261202t101500z), so a scheduled backup gets a new name each run.
     #[arg(short = 'o', long = "to", value_name = "TARGET")]
     pub to: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How a reading command keeps a running LINSTOR's database consistent.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// revision: read every table at one revision of the API server at which no LINSTOR transaction
+    /// is open, while the controller keeps running (a read cut short by the API server's compaction
+    /// starts again). stopped-controller: stop the controller for the read (--controller), or check
+    /// that it is stopped; for reads longer than the API server keeps old revisions.
+    #[arg(long, value_name = "HOW", default_value = "revision", value_parser = ["revision", "stopped-controller"])]
+    pub consistent: String,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,7 +261,8 @@ pub struct CheckArgs {
 /// How a writing command treats a running LINSTOR controller.
 #[derive(Debug, Args)]
 pub struct ControllerArgs {
-    /// The controller's Deployment: scale it to 0 while writing and back up afterwards (also on failure).
+    /// The controller's Deployment: scale it to 0 while writing (or reading with
+    /// --consistent=stopped-controller) and back up afterwards (also on failure).
     #[arg(long, value_name = "NAMESPACE/DEPLOYMENT")]
     pub controller: Option<String>,
     /// Write even though a running LINSTOR controller was detected.

@@ -14,15 +14,18 @@ use linstor_db_core::store::StoreAddress;
 
 use std::io::Write as _;
 
-use crate::cli::{BackupArgs, BackupCommand, CheckArgs, Cli, Command, ControllerArgs, GenerateArgs, Global, Output};
+use crate::cli::{
+    BackupArgs, BackupCommand, CheckArgs, Cli, Command, ControllerArgs, GenerateArgs, Global, Output, ReadArgs,
+};
 use crate::output::{print_result, progress};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = &cli.global;
     match &cli.command {
-        Command::ExportDb { from, file } => {
+        Command::ExportDb { from, file, read } => {
             let (address, connection) = resolve(global, from.as_deref())?;
-            let (options, bar) = job_options(global, "export", false);
+            let (mut options, bar) = job_options(global, "export", false);
+            apply_read(&mut options, read)?;
             let result = jobs::export(&connection, &address, file, &options).await;
             finish(bar);
             print_copy(global, "exported", &result?)
@@ -136,6 +139,12 @@ fn apply_check(options: &mut JobOptions, args: &CheckArgs) {
     options.no_check = args.no_check;
 }
 
+fn apply_read(options: &mut JobOptions, args: &ReadArgs) -> anyhow::Result<()> {
+    options.consistency = args.consistent.parse()?;
+    apply_controller(options, &args.controller);
+    Ok(())
+}
+
 fn apply_controller(options: &mut JobOptions, args: &ControllerArgs) {
     options.controller.clone_from(&args.controller);
     options.allow_running_controller = args.allow_running_controller;
@@ -204,15 +213,17 @@ async fn backup(global: &Global, args: &BackupArgs) -> anyhow::Result<ExitCode> 
         );
     };
     let (source, connection) = resolve(global, args.from.as_deref())?;
-    let (options, bar) = job_options(global, "backup", false);
+    let (mut options, bar) = job_options(global, "backup", false);
+    apply_read(&mut options, &args.read)?;
     let result = jobs::backup(&connection, &source, &StoreAddress::parse_backup_target(to)?, &options).await;
     finish(bar);
     let report = result?;
     let text = format!(
-        "backed up {} rows in {} tables from {} to {} (LINSTOR {} data, {}; {} bytes{}, sha256 {})\n",
+        "backed up {} rows in {} tables from {}{} to {} (LINSTOR {} data, {}; {} bytes{}, sha256 {})\n",
         report.rows,
         report.tables.len(),
         report.source,
+        report.revision.as_ref().map(|r| format!(" at revision {r}")).unwrap_or_default(),
         report.target,
         report.linstor_version,
         report.data_version,

@@ -71,6 +71,10 @@ pub struct Manifest {
     /// write was interrupted. Restoring it leaves the target marked incomplete, as it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+    /// The revision of the store every table was read at (etcd's revision, the Kubernetes API's
+    /// `resourceVersion`): the backup is the database exactly as it was then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 /// One archive entry as the manifest records it.
@@ -103,6 +107,7 @@ impl Manifest {
             rows: 0,
             entries: Vec::new(),
             interrupted: meta.interrupted.clone(),
+            revision: meta.revision.clone(),
         }
     }
 
@@ -138,6 +143,7 @@ impl Manifest {
             lost_columns: Vec::new(),
             job: None,
             interrupted: self.interrupted.clone(),
+            revision: self.revision.clone(),
         })
         .and_then(|meta| meta.check_supported(what).map(|()| meta))
     }

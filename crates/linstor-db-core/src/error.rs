@@ -241,6 +241,18 @@ pub enum Error {
         #[source]
         source: Box<kube::Error>,
     },
+    /// A read pinned to one revision of the Kubernetes API could not finish at it: the API server
+    /// compacted the revision away (410 Gone), or LINSTOR transactions were open at every revision
+    /// tried. Jobs start such a read again at a new revision a bounded number of times.
+    #[error("{store}: no consistent read at one revision: {detail}")]
+    NoConsistentRevision {
+        /// The store read.
+        store: String,
+        /// What happened, and what to do.
+        detail: String,
+        /// The revision was compacted away while it was read; reading again at a new one may succeed.
+        compacted: bool,
+    },
     /// A backup (archive, directory, dump or Secret) that cannot be used.
     #[error("{what} is not a usable LINSTOR backup: {detail}")]
     CorruptBackup {
@@ -326,4 +338,16 @@ pub enum Error {
     /// An internal task failed (a bug).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl Error {
+    /// A read whose revision was compacted away, also as the cause of the write it interrupted:
+    /// reading again at a new revision may succeed.
+    pub fn is_compacted_revision(&self) -> bool {
+        match self {
+            Error::NoConsistentRevision { compacted, .. } => *compacted,
+            Error::WriteInterrupted { source, .. } => source.is_compacted_revision(),
+            _ => false,
+        }
+    }
 }

@@ -342,7 +342,9 @@ char *lsdb_context_last_error(const lsdb_context *ctx);
  * Exports the store `from` (NULL: connection_url of linstor.toml) to the LINSTOR export-db JSON
  * file `file`, like `linstor-db export-db`. Report: `{source, target, linstor_version, data_version,
  * tables: [{table, rows}], rows}`.
- * Options read: none.
+ * Options read: `consistent` (`"revision"`, the default: a Kubernetes database is read at one
+ * revision without open LINSTOR transactions while the controller runs; `"stopped-controller"`:
+ * the controller is stopped for the read, see `controller`), `controller`, `allow_running_controller`.
  *
  * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
  * Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.
@@ -428,8 +430,10 @@ lsdb_status lsdb_generate(const lsdb_context *ctx,
 /**
  * Backs up the store `from` (NULL: connection_url of linstor.toml) to `to`: a file (`.tar.gz`
  * archive) or `secret://NAMESPACE/NAME` (Kubernetes Secrets, never overwritten). The archive is read
- * back and checked before success is reported. Options read: none. Report: `{source, target,
- * linstor_version, data_version, tables: [{table, rows}], rows, bytes, sha256, parts}`.
+ * back and checked before success is reported. Options read: `consistent`, `controller`,
+ * `allow_running_controller` (as lsdb_export). Report: `{source, target, linstor_version,
+ * data_version, tables: [{table, rows}], rows, bytes, sha256, parts, interrupted, revision}`
+ * (`revision`: the store revision every table was read at).
  *
  * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
  * Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.

@@ -181,6 +181,7 @@ impl Job<'_> {
             allow_running_controller: options.allow_running_controller,
             accept_lost_columns: options.accept_lost_columns,
             no_check: options.no_check,
+            consistency: options.consistent.as_deref().map(str::parse).transpose()?.unwrap_or_default(),
             progress: self.settings.progress.map(progress_fn),
             cancel: Some(self.cancel.clone()),
         })
@@ -233,6 +234,9 @@ pub(crate) struct OptionsJson {
     pub accept_lost_columns: bool,
     /// Write data LINSTOR would refuse to load (import, restore, migrate check the rows first).
     pub no_check: bool,
+    /// How backup and export read a running controller's Kubernetes database: `revision` (default)
+    /// or `stopped-controller`.
+    pub consistent: Option<String>,
     /// How many differences verify lists in its report (default 100).
     pub max_differences: Option<u64>,
 }

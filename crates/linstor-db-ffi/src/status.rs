@@ -226,9 +226,10 @@ fn core_status(error: &CoreError) -> lsdb_status {
         }
         CoreError::WriteInterrupted { .. } => lsdb_status::WriteInterrupted,
         CoreError::EtcdConnect { .. } | CoreError::K8sConnect { .. } => lsdb_status::Connect,
-        CoreError::Etcd { .. } | CoreError::K8s { .. } | CoreError::StoreUnavailable { .. } => {
-            lsdb_status::StoreRequest
-        }
+        CoreError::Etcd { .. }
+        | CoreError::K8s { .. }
+        | CoreError::StoreUnavailable { .. }
+        | CoreError::NoConsistentRevision { .. } => lsdb_status::StoreRequest,
         CoreError::K8sForbidden { .. } => lsdb_status::Forbidden,
         CoreError::BackupExists { .. } | CoreError::BackupLeftovers { .. } => lsdb_status::BackupExists,
         CoreError::ControllerRunning { .. } => lsdb_status::ControllerRunning,

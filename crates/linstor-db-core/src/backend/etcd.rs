@@ -673,7 +673,7 @@ impl Source for EtcdSource {
             }
         };
         self.read_first_pages(&meta.data_version.schema().tables).await?;
-        Ok(meta)
+        Ok(ExportMeta { revision: Some(self.revision.to_string()), ..meta })
     }
 
     async fn next_event(&mut self) -> Result<Option<Event>> {

@@ -1,7 +1,11 @@
 //! LINSTOR's Kubernetes backend (LINSTOR 1.16+) as a [`Source`] and a [`Target`]: one cluster-scoped
 //! CRD per table, one custom resource per row (`linstor-db-format.md` §3).
 //!
-//! Reads page through each table with `limit`/`continue` (each table is one consistent list).
+//! Reads are pinned to one revision R of the API server's etcd: every table is listed with
+//! `resourceVersion=R`, `resourceVersionMatch=Exact` and `limit`/`continue` (the continue tokens
+//! carry R), so a backup of a running controller is the database as it was at R. R is chosen where
+//! no `Rollback` object exists: LINSTOR creates those before the objects of a transaction and
+//! deletes them after, so such a revision holds no half of a transaction (`linstor-db-format.md` §3.7).
 //! Writes apply LINSTOR's CRDs with server-side apply, create custom resources with bounded
 //! concurrency and retries, and set `LinstorVersion` last.
 //!
@@ -19,6 +23,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+    VersionMatch,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -253,38 +258,73 @@ impl K8sStore {
             Err(Error::K8s { source, .. }) if is_status(&source, 404) => None,
             Err(e) => return Err(e),
         };
-        let version = version_cr.as_ref().and_then(|cr| cr.data.pointer("/spec/version")).and_then(Json::as_i64);
-        let annotation = |name: &str| {
-            version_cr.as_ref().and_then(|cr| cr.metadata.annotations.as_ref()).and_then(|a| a.get(name)).cloned()
-        };
-        let (marker, writer) = (annotation(IMPORT_MARKER_ANNOTATION), annotation(WRITER_ANNOTATION));
-        let resource_version = version_cr.as_ref().and_then(|cr| cr.metadata.resource_version.clone());
-        let rollback = self.special_api("Rollback", "rollback");
-        let one = ListParams::default().limit(1);
-        let rollbacks = match self.retry("list", "rollback", || rollback.list(&one)).await {
-            Ok(list) => list.items.len(),
-            Err(Error::K8s { source, .. }) if is_status(&source, 404) => 0,
+        let rollbacks = self.count_rollbacks(&ListParams::default().limit(1)).await?;
+        Ok(cluster_state(version_cr, rollbacks))
+    }
+
+    /// The current revision and the cluster state at it. The list of `LinstorVersion` is a
+    /// quorum read whose `resourceVersion` is the etcd revision it was served at; `Rollback` is then
+    /// listed at exactly that revision.
+    async fn state_at_current_revision(&self) -> Result<(Option<String>, ClusterState)> {
+        let versions = self.special_api("LinstorVersion", "linstorversion");
+        let all = ListParams::default();
+        let (revision, version_cr) = match self.retry("list", "linstorversion", || versions.list(&all)).await {
+            Ok(list) => {
+                let revision = list.metadata.resource_version.filter(|r| !r.is_empty());
+                let cr = list.items.into_iter().find(|cr| cr.metadata.name.as_deref() == Some(LINSTOR_VERSION_NAME));
+                (revision, cr)
+            }
+            Err(Error::K8s { source, .. }) if is_status(&source, 404) => (None, None),
             Err(e) => return Err(e),
         };
-        Ok(ClusterState { version, marker, writer: writer.as_deref().map(Holder::parse), resource_version, rollbacks })
+        let rollbacks = match &revision {
+            Some(revision) => self.count_rollbacks(&pinned(ListParams::default().limit(1), revision)).await?,
+            None => self.count_rollbacks(&ListParams::default().limit(1)).await?,
+        };
+        Ok((revision, cluster_state(version_cr, rollbacks)))
+    }
+
+    /// Rollback objects listed with `params` (at most its limit); a missing CRD counts none.
+    async fn count_rollbacks(&self, params: &ListParams) -> Result<usize> {
+        let rollback = self.special_api("Rollback", "rollback");
+        match self.retry("list", "rollback", || rollback.list(params)).await {
+            Ok(list) => Ok(list.items.len()),
+            Err(Error::K8s { source, .. }) if is_status(&source, 404) => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 
     /// One page of a table's custom resources; a missing CRD reads as an empty table.
+    /// The first page is listed at exactly `revision`; the next ones follow their continue token,
+    /// which carries it (the API server refuses a resource version beside a token).
     async fn list_page(
         &self,
         table: &Table,
         version: DataVersion,
+        revision: Option<&str>,
         token: Option<String>,
     ) -> Result<(Vec<DynamicObject>, Option<String>)> {
         let api = self.table_api(table, version.as_str());
         let mut params = ListParams::default().limit(self.settings.page_size);
-        if let Some(token) = &token {
-            params = params.continue_token(token);
+        match (&token, revision) {
+            (Some(token), _) => params = params.continue_token(token),
+            (None, Some(revision)) => params = pinned(params, revision),
+            (None, None) => {}
         }
         let resource = table.plural.clone();
         match self.retry("list", &resource, || api.list(&params)).await {
             Ok(list) => Ok((list.items, list.metadata.continue_.filter(|c| !c.is_empty()))),
             Err(Error::K8s { source, .. }) if is_status(&source, 404) => Ok((Vec::new(), None)),
+            Err(Error::K8s { source, .. }) if is_status(&source, 410) => Err(Error::NoConsistentRevision {
+                store: self.describe(),
+                detail: format!(
+                    "the API server compacted revision {} away while {resource} was read ({source}). Jobs read \
+                     again at a new revision, 3 times in all; if every read is cut short, the read takes longer \
+                     than the API server keeps old revisions: read with --consistent=stopped-controller instead",
+                    revision.unwrap_or("the newest")
+                ),
+                compacted: true,
+            }),
             Err(e) => Err(e),
         }
     }
@@ -444,6 +484,22 @@ impl K8sStore {
     }
 }
 
+/// `params` at exactly `revision`.
+fn pinned(params: ListParams, revision: &str) -> ListParams {
+    params.at(revision).matching(VersionMatch::Exact)
+}
+
+/// LINSTOR's bookkeeping from the `LinstorVersion` object (if any) and the count of `Rollback` objects.
+fn cluster_state(version_cr: Option<DynamicObject>, rollbacks: usize) -> ClusterState {
+    let version = version_cr.as_ref().and_then(|cr| cr.data.pointer("/spec/version")).and_then(Json::as_i64);
+    let annotation = |name: &str| {
+        version_cr.as_ref().and_then(|cr| cr.metadata.annotations.as_ref()).and_then(|a| a.get(name)).cloned()
+    };
+    let (marker, writer) = (annotation(IMPORT_MARKER_ANNOTATION), annotation(WRITER_ANNOTATION));
+    let resource_version = version_cr.as_ref().and_then(|cr| cr.metadata.resource_version.clone());
+    ClusterState { version, marker, writer: writer.as_deref().map(Holder::parse), resource_version, rollbacks }
+}
+
 pub(crate) fn is_status(error: &kube::Error, code: u16) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == code)
 }
@@ -494,9 +550,12 @@ fn release_of(store: &str, state: &ClusterState, recovery: &str) -> Result<&'sta
     if state.rollbacks > 0 {
         return Err(Error::UnsupportedVersion {
             store: store.to_owned(),
-            detail: "LINSTOR's Rollback resources exist: a LINSTOR transaction was interrupted. Start the LINSTOR \
-                     controller once so that it rolls back, stop it, then retry"
-                .into(),
+            detail: format!(
+                "LINSTOR's Rollback resources exist (a read at one revision waits {} s for them to go): a LINSTOR \
+                 transaction was interrupted, or a running controller is stuck in one. If the controller is \
+                 stopped, start it once so that it rolls back, stop it, then retry",
+                OPEN_TRANSACTION_WAIT.as_secs()
+            ),
         });
     }
     let Some(version) = state.version else {
@@ -540,7 +599,15 @@ pub struct K8sSource {
     started: bool,
     /// Reads an interrupted write too ([`K8sSource::reading_interrupted`]).
     interrupted: bool,
+    /// The revision every table is listed at, chosen by [`Source::open`].
+    revision: Option<String>,
+    /// Lists without a revision ([`K8sSource::reading_newest`]).
+    newest: bool,
 }
+
+/// How long [`Source::open`] looks for a revision without open LINSTOR transactions. A
+/// transaction's Rollback objects live for the time of its writes, well under a second.
+const OPEN_TRANSACTION_WAIT: Duration = Duration::from_secs(30);
 
 /// Tables listed at once. Measured on 2 cores, 10k rows: 4 CRDs at a time list everything in
 /// 0.67 of the time of one at a time.
@@ -567,6 +634,8 @@ impl K8sSource {
             listing: VecDeque::new(),
             started: false,
             interrupted: false,
+            revision: None,
+            newest: false,
         }
     }
 
@@ -577,12 +646,35 @@ impl K8sSource {
         self
     }
 
+    /// The newest revision at which no Rollback object exists, and the cluster state at it. An
+    /// interrupted write is read as it is, at the current revision.
+    async fn revision_without_open_transactions(&self) -> Result<(Option<String>, ClusterState)> {
+        let started = std::time::Instant::now();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let (revision, state) = self.store.state_at_current_revision().await?;
+            if state.rollbacks == 0 || self.interrupted || self.newest || started.elapsed() >= OPEN_TRANSACTION_WAIT {
+                return Ok((revision, state));
+            }
+            tracing::debug!(revision = revision.as_deref().unwrap_or("?"), "a LINSTOR transaction is open; waiting");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Lists each table as it is now instead of at one revision ([`super::Reading::Newest`]).
+    pub fn reading_newest(mut self) -> K8sSource {
+        self.newest = true;
+        self
+    }
+
     /// Starts listing tables until [`TABLES_IN_FLIGHT`] are under way.
     fn list_ahead(&mut self) {
         while self.listing.len() < TABLES_IN_FLIGHT {
             let Some(table) = self.tables.next() else { return };
             let (sender, pages) = mpsc::channel(PAGES_AHEAD);
-            let task = tokio::spawn(list_table(self.store.clone(), table, self.version, sender));
+            let task =
+                tokio::spawn(list_table(self.store.clone(), table, (self.version, self.revision.clone()), sender));
             self.listing.push_back(TableListing { table, pages, task });
         }
     }
@@ -598,10 +690,15 @@ impl Drop for K8sSource {
 
 /// Lists `table` page by page into `pages`, then `None`; stops at the first error or when the
 /// reader is gone.
-async fn list_table(store: K8sStore, table: &'static Table, version: DataVersion, pages: mpsc::Sender<PageMessage>) {
+async fn list_table(
+    store: K8sStore,
+    table: &'static Table,
+    (version, revision): (DataVersion, Option<String>),
+    pages: mpsc::Sender<PageMessage>,
+) {
     let mut token = None;
     loop {
-        let page = store.list_page(table, version, token).await.and_then(|(items, next)| {
+        let page = store.list_page(table, version, revision.as_deref(), token).await.and_then(|(items, next)| {
             let rows = items.iter().map(|item| row_of(table, item)).collect::<Result<Vec<Row>>>()?;
             Ok((rows, next))
         });
@@ -634,7 +731,8 @@ impl Source for K8sSource {
     }
 
     async fn open(&mut self) -> Result<ExportMeta> {
-        let state = self.store.state().await?;
+        let (revision, state) = self.revision_without_open_transactions().await?;
+        self.revision = revision.filter(|_| !self.newest);
         let meta = match &state.marker {
             Some(marker) if self.interrupted => {
                 let now = now_ms();
@@ -648,7 +746,7 @@ impl Source for K8sSource {
         };
         self.version = meta.data_version;
         self.tables = meta.data_version.schema().tables.iter();
-        Ok(meta)
+        Ok(ExportMeta { revision: self.revision.clone(), ..meta })
     }
 
     async fn next_event(&mut self) -> Result<Option<Event>> {
@@ -931,7 +1029,7 @@ impl Target for K8sTarget {
     async fn commit(&mut self, meta: &ExportMeta) -> Result<()> {
         if !self.wrote_access_types {
             if let Some(table) = meta.data_version.schema().table("SEC_ACCESS_TYPES") {
-                let (items, _) = self.store.list_page(table, meta.data_version, None).await?;
+                let (items, _) = self.store.list_page(table, meta.data_version, None, None).await?;
                 if items.is_empty() {
                     let rows: Vec<Row> = DEFAULT_ACCESS_TYPES
                         .into_iter()

@@ -92,6 +92,20 @@ pub trait Target: Send {
     async fn release_lock(&mut self) {}
 }
 
+/// How a database store is read ([`Stores::source_reading`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// The database with every table at one revision; on Kubernetes one at which no LINSTOR
+    /// transaction is open, so a running controller may keep writing.
+    AtOneRevision,
+    /// The database with each Kubernetes table as its newest list: consistent only while the
+    /// controller is stopped, but not bound to how long the API server keeps old revisions.
+    Newest,
+    /// The interrupted write the store holds, as it is, at the data version its in-progress marker
+    /// names (a store without a marker reads as [`Reading::AtOneRevision`]).
+    Interrupted,
+}
+
 /// How to reach stores: `linstor.toml` settings (etcd TLS, credentials, prefix; k8s retries) and the
 /// Kubernetes client configuration.
 #[derive(Debug, Clone, Default)]
@@ -219,6 +233,26 @@ impl<'a> Stores<'a> {
 
     /// Opens `address` for reading.
     pub async fn source(&mut self, address: &StoreAddress) -> Result<Box<dyn Source>> {
+        self.source_reading(address, Reading::AtOneRevision).await
+    }
+
+    /// Opens `address` for reading as `reading` says (files and backups read the same every way).
+    pub async fn source_reading(&mut self, address: &StoreAddress, reading: Reading) -> Result<Box<dyn Source>> {
+        match (address, reading) {
+            #[cfg(feature = "etcd")]
+            (StoreAddress::Etcd { endpoints }, Reading::Interrupted) => {
+                return Ok(Box::new(etcd::EtcdSource::new(self.etcd(endpoints).await?).reading_interrupted()))
+            }
+            #[cfg(feature = "k8s")]
+            (StoreAddress::K8s, Reading::Interrupted) => {
+                return Ok(Box::new(k8s::K8sSource::new(self.k8s().await?).reading_interrupted()))
+            }
+            #[cfg(feature = "k8s")]
+            (StoreAddress::K8s, Reading::Newest) => {
+                return Ok(Box::new(k8s::K8sSource::new(self.k8s().await?).reading_newest()))
+            }
+            _ => {}
+        }
         match address {
             // A file is an export-db JSON or a backup in any layout; the content tells which.
             StoreAddress::File(path) if archive::ArchiveSource::recognizes(path) => {
@@ -242,20 +276,6 @@ impl<'a> Stores<'a> {
             }
             #[allow(unreachable_patterns)]
             other => Err(unsupported(other)),
-        }
-    }
-
-    /// Opens the interrupted write that the database store `address` holds for reading, at the data
-    /// version its in-progress marker names (a store without a marker reads as [`Stores::source`]).
-    pub async fn interrupted_source(&mut self, address: &StoreAddress) -> Result<Box<dyn Source>> {
-        match address {
-            #[cfg(feature = "etcd")]
-            StoreAddress::Etcd { endpoints } => {
-                Ok(Box::new(etcd::EtcdSource::new(self.etcd(endpoints).await?).reading_interrupted()))
-            }
-            #[cfg(feature = "k8s")]
-            StoreAddress::K8s => Ok(Box::new(k8s::K8sSource::new(self.k8s().await?).reading_interrupted())),
-            other => self.source(other).await,
         }
     }
 

@@ -47,6 +47,9 @@ pub struct ExportMeta {
     /// was interrupted. A restore of such a backup leaves the target marked incomplete again, so
     /// that it gives back exactly what was there.
     pub interrupted: Option<String>,
+    /// Reads of a store only (not part of the export format): the revision every table was read at
+    /// (etcd's revision; the Kubernetes API's `resourceVersion`, which is its etcd's revision).
+    pub revision: Option<String>,
 }
 
 impl ExportMeta {
@@ -64,6 +67,7 @@ impl ExportMeta {
             lost_columns: Vec::new(),
             job: None,
             interrupted: None,
+            revision: None,
         }
     }
 

@@ -184,6 +184,7 @@ fn meta_from(head: &Map<String, Json>) -> std::result::Result<ExportMeta, String
         lost_columns: Vec::new(),
         job: None,
         interrupted: None,
+        revision: None,
     })
 }
 

@@ -4,12 +4,13 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::{step, JobOptions};
+use super::{at_one_revision, finish_guarded, guard, step, Consistency, JobOptions};
 use crate::archive::Manifest;
 use crate::backend::archive::{verify_archive, ArchiveTarget, VerifiedArchive};
+use crate::backend::controller::ControllerGuard;
 use crate::backend::secret::{backup_listings, prune_plan, BackupListing, PruneChoice, SecretStore};
 use crate::backend::sorted::SortedSource;
-use crate::backend::{Connection, Source, Stores};
+use crate::backend::{Connection, Reading, Source, Stores};
 use crate::check::{CheckReport, SizeLimits};
 use crate::engine::{self, TableCount};
 use crate::error::{Error, Result};
@@ -39,6 +40,8 @@ pub struct BackupReport {
     /// A backup of an interrupted write: the job whose write it was (restoring it gives back that
     /// interrupted write, marked incomplete).
     pub interrupted: Option<String>,
+    /// The revision of the store every table was read at (see [`Manifest::revision`]).
+    pub revision: Option<String>,
 }
 
 /// `backup`: writes `from` as a backup archive to a file or to `secret://NAMESPACE/NAME`. The archive
@@ -51,8 +54,23 @@ pub async fn backup(
     options: &JobOptions,
 ) -> Result<BackupReport> {
     let mut stores = Stores::new(connection);
-    let source = stores.source(from).await?;
-    Ok(backup_checked(&mut stores, source, to, options, None).await?.0)
+    let (reading, guard) = consistent_reading(&mut stores, from, options).await?;
+    let outcome = backup_checked(&mut stores, (from, reading), to, options, None).await;
+    Ok(finish_guarded(guard, outcome).await?.0)
+}
+
+/// How `options.consistency` has `from` read, with the controller stopped for it if it says so.
+pub(super) async fn consistent_reading(
+    stores: &mut Stores<'_>,
+    from: &StoreAddress,
+    options: &JobOptions,
+) -> Result<(Reading, ControllerGuard)> {
+    match options.consistency {
+        Consistency::StoppedController if matches!(from, StoreAddress::Etcd { .. } | StoreAddress::K8s) => {
+            Ok((options.consistency.reading(), guard(stores, from, options).await?))
+        }
+        _ => Ok((Reading::AtOneRevision, ControllerGuard::none())),
+    }
 }
 
 /// [`backup`], with `check` also checking every row on the way (`linstor-db check`, against the
@@ -60,14 +78,19 @@ pub async fn backup(
 /// one read of the source before the write.
 pub(super) async fn backup_checked(
     stores: &mut Stores<'_>,
-    from: Box<dyn Source>,
+    (from, reading): (&StoreAddress, Reading),
     to: &StoreAddress,
     options: &JobOptions,
     check: Option<SizeLimits>,
 ) -> Result<(BackupReport, Option<CheckReport>)> {
+    // A read cut short by compaction is written again from the start, over what it began.
+    let write = async |stores: &mut Stores<'_>, path: &Path| {
+        at_one_revision(async || write_backup(stores.source_reading(from, reading).await?, path, options, check).await)
+            .await
+    };
     match to {
         StoreAddress::File(path) => {
-            let (report, _, check) = write_backup(from, path, options, check).await?;
+            let (report, _, check) = write(stores, path).await?;
             Ok((report, check))
         }
         StoreAddress::Secret { namespace, name } => {
@@ -85,7 +108,7 @@ pub(super) async fn backup_checked(
                 .tempdir()
                 .map_err(|source| Error::File { action: "create", path: std::env::temp_dir(), source })?;
             let path = staging.path().join("backup.tar.gz");
-            let (mut report, manifest, check) = write_backup(from, &path, options, check).await?;
+            let (mut report, manifest, check) = write(stores, &path).await?;
             let uploaded = secrets.upload(name, &path, &manifest).await?;
             report.target = to.to_string();
             report.parts = uploaded.parts;
@@ -130,6 +153,7 @@ async fn write_backup(
         sha256,
         parts: 0,
         interrupted: manifest.interrupted.clone(),
+        revision: manifest.revision.clone(),
     };
     Ok((report, manifest, check))
 }

@@ -15,8 +15,14 @@ pub async fn export(
     file: &Path,
     options: &JobOptions,
 ) -> Result<CopyReport> {
-    let source = Stores::new(connection).source(from).await?;
-    engine::export_file(source, file, &options.copy_options(false)).await
+    let mut stores = Stores::new(connection);
+    let (reading, guard) = super::backup::consistent_reading(&mut stores, from, options).await?;
+    let copy_options = options.copy_options(false);
+    let outcome = super::at_one_revision(async || {
+        engine::export_file(stores.source_reading(from, reading).await?, file, &copy_options).await
+    })
+    .await;
+    finish_guarded(guard, outcome).await
 }
 
 /// `import-db`: writes a LINSTOR export-db JSON file into the store `to`.

@@ -32,9 +32,12 @@ pub struct InfoReport {
 
 /// `info`: the versions and row counts of a store, export or backup.
 pub async fn info(connection: &Connection, store: &StoreAddress) -> Result<InfoReport> {
-    let mut source = Stores::new(connection).source(store).await?;
-    let describe = source.describe();
-    let (meta, tables) = engine::inspect(source.as_mut()).await?;
+    let mut stores = Stores::new(connection);
+    let (describe, (meta, tables)) = super::at_one_revision(async || {
+        let mut source = stores.source(store).await?;
+        Ok((source.describe(), engine::inspect(source.as_mut()).await?))
+    })
+    .await?;
     Ok(InfoReport {
         store: describe,
         linstor_version: meta.linstor_version,
@@ -66,9 +69,13 @@ pub(super) async fn verify_with(
     b: &StoreAddress,
     on_difference: impl FnMut(&Difference),
 ) -> Result<CompareReport> {
-    let source_a = stores.source(a).await?;
-    let source_b = stores.source(b).await?;
-    compare(source_a, source_b, on_difference).await
+    let mut on_difference = on_difference;
+    super::at_one_revision(async || {
+        let source_a = stores.source(a).await?;
+        let source_b = stores.source(b).await?;
+        compare(source_a, source_b, &mut on_difference).await
+    })
+    .await
 }
 
 /// What `check` found in a store, export or backup.
@@ -86,8 +93,11 @@ pub struct CheckJobReport {
 /// `check`: reads a store, export or backup once and checks every row against LINSTOR's load-time
 /// invariants ([`crate::check`]).
 pub async fn check(connection: &Connection, store: &StoreAddress) -> Result<CheckJobReport> {
-    let mut source = Stores::new(connection).source(store).await?;
-    let describe = source.describe();
-    let (meta, check) = engine::check(source.as_mut(), store.size_limits()).await?;
+    let mut stores = Stores::new(connection);
+    let (describe, (meta, check)) = super::at_one_revision(async || {
+        let mut source = stores.source(store).await?;
+        Ok((source.describe(), engine::check(source.as_mut(), store.size_limits()).await?))
+    })
+    .await?;
     Ok(CheckJobReport { store: describe, linstor_version: meta.linstor_version, check })
 }

@@ -99,8 +99,8 @@ async fn migrate_guarded(
     may_write_over(&target_holds, &job, to, options.replace)?;
     report.resumed = matches!(target_holds, Holds::IncompleteImport(_));
     let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-migrate"));
-    let source = stores.source(from).await?;
-    let (backup_report, check) = backup::backup_checked(stores, source, &keep, options, options.check_for(to)).await?;
+    let (backup_report, check) =
+        backup::backup_checked(stores, (from, Reading::AtOneRevision), &keep, options, options.check_for(to)).await?;
     report.rows = backup_report.rows;
     report.backup = Some(backup_report);
     if let Some(check) = check {

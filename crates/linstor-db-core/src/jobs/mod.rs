@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::backend::controller::ControllerGuard;
-use crate::backend::{Connection, Stores};
+use crate::backend::{Connection, Reading, Stores};
 use crate::config::{DbConfig, DEFAULT_CONFIG_DIR};
 use crate::engine::compare::CompareReport;
 use crate::engine::{CopyOptions, Progress, ProgressFn};
@@ -57,6 +57,8 @@ pub struct JobOptions {
     /// Write data that breaks LINSTOR's load-time invariants (`linstor-db check`); import, restore and
     /// migrate otherwise refuse it before the first write.
     pub no_check: bool,
+    /// How a Kubernetes database is read consistently (backup, export-db).
+    pub consistency: Consistency,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
     /// Set to true to stop the job at the next batch.
@@ -78,6 +80,60 @@ impl JobOptions {
     /// The check of rows bound for `to` before they are written; `None` with `no_check`.
     fn check_for(&self, to: &StoreAddress) -> Option<crate::check::SizeLimits> {
         (!self.no_check).then(|| to.size_limits())
+    }
+}
+
+/// How a backup or export of a Kubernetes database is made consistent (`--consistent`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Consistency {
+    /// Every table at one revision at which no LINSTOR transaction is open: the controller keeps
+    /// running. A read the API server's compaction cuts short starts again at a new revision.
+    #[default]
+    Revision,
+    /// The controller is stopped while the tables are read (with `controller`, scaled to zero and
+    /// back; else it must be stopped already): for reads that take longer than the API server keeps
+    /// old revisions (its `--etcd-compaction-interval`, 5 minutes by default).
+    StoppedController,
+}
+
+impl std::str::FromStr for Consistency {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Consistency> {
+        match text {
+            "revision" => Ok(Consistency::Revision),
+            "stopped-controller" => Ok(Consistency::StoppedController),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown consistency '{other}': use 'revision' (the default: one revision, the controller keeps running) or 'stopped-controller'"
+            ))),
+        }
+    }
+}
+
+impl Consistency {
+    fn reading(self) -> Reading {
+        match self {
+            Consistency::Revision => Reading::AtOneRevision,
+            Consistency::StoppedController => Reading::Newest,
+        }
+    }
+}
+
+/// Reads that the API server's compaction may cut short, each at a new revision, before a job gives up.
+const READ_ATTEMPTS: u32 = 3;
+
+/// Runs `read` (a whole read of a store and what is made of it) again from the start when the
+/// revision it reads at was compacted away while it ran, at most [`READ_ATTEMPTS`] times.
+async fn at_one_revision<T>(mut read: impl AsyncFnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 1;
+    loop {
+        match read().await {
+            Err(e) if e.is_compacted_revision() && attempt < READ_ATTEMPTS => {
+                tracing::warn!("{e}; reading again from the start at a new revision");
+                attempt += 1;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -160,14 +216,14 @@ async fn back_up_replaced(
     keep: &StoreAddress,
     options: &JobOptions,
 ) -> Result<Option<BackupReport>> {
-    let source = match holds {
+    let reading = match holds {
         Holds::Nothing => return Ok(None),
         Holds::IncompleteImport(Some(own)) if own == job => return Ok(None),
-        Holds::IncompleteImport(_) => stores.interrupted_source(to).await?,
-        Holds::Database => stores.source(to).await?,
+        Holds::IncompleteImport(_) => Reading::Interrupted,
+        Holds::Database => Reading::AtOneRevision,
     };
     step(options, "back up the target");
-    Ok(Some(backup::backup_checked(stores, source, keep, options, None).await?.0))
+    Ok(Some(backup::backup_checked(stores, (to, reading), keep, options, None).await?.0))
 }
 
 /// `backup` with `-replaced` added to its name (before `.tar.gz`): where migrate keeps the backup of
