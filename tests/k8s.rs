@@ -249,7 +249,7 @@ async fn least_privilege_cluster_roles() {
     ok(&["import-db", "--to", "k8s", "--kubeconfig", &admin, file_s]);
 
     // No permission at all.
-    refused(&["export-db", "--from", "k8s", "--kubeconfig", &user, out_s], "refused to get linstorversion");
+    refused(&["export-db", "--from", "k8s", "--kubeconfig", &user, out_s], "refused to list linstorversion");
 
     let client = kube_client().await;
     install_cluster_roles(&client).await;
