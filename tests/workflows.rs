@@ -1031,6 +1031,20 @@ async fn fail_an_upgrade_half_way() {
     versions.replace("version", &Default::default(), &version).await.unwrap();
 }
 
+/// The fields of a restore report the downgrade test reads.
+#[derive(Debug, serde::Deserialize)]
+struct Report {
+    downgrade: bool,
+    replaces: Option<String>,
+    previous_backup: Option<BackupTarget>,
+    next_steps: Vec<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct BackupTarget {
+    target: String,
+}
+
 /// Issue 16: a failed upgrade is undone by one `restore --replace --allow-downgrade` of the backup
 /// taken before it; without the flag, or as a dry run, nothing is written.
 #[tokio::test]
@@ -1076,15 +1090,26 @@ async fn a_failed_upgrade_is_undone_by_a_restore_allowing_the_downgrade() {
         Some(format!("replaces LINSTOR 1.33.3 data (v1-31-1) with LINSTOR {} data (v1-27-1)", old.version).as_str())
     );
     assert!(preview.downgrade && preview.dry_run);
+    let backup_path = dir.path().join("v1-27-1.tar.gz").display().to_string();
+    let cli_preview =
+        run_cli(&["restore", "--kubeconfig", &kubeconfig, "--from", &backup_path, "--to", "k8s", "--dry-run"]);
+    let text = String::from_utf8_lossy(&cli_preview.stdout);
+    assert!(cli_preview.status.success(), "{}", describe(&cli_preview));
+    assert!(text.contains(preview.replaces.as_deref().unwrap()) && text.contains("--allow-downgrade"), "{text}");
     assert!(linstor_crd_versions().await == upgraded, "a refusal or dry run changed the CRDs");
     assert!(!keep.exists(), "a refusal or dry run took a safety backup");
     let safety = dir.path().join("half-upgraded.tar.gz");
     jobs::backup(&connection, &k8s, &file(&safety), &JobOptions::default()).await.unwrap();
     assert!(equal(&connection, &file(&safety), &k8s).await, "nothing in the cluster changed");
 
-    let downgrade = JobOptions { allow_downgrade: true, ..replace };
-    let report = jobs::restore(&connection, &backup, &k8s, &downgrade).await.unwrap();
-    assert!(report.downgrade && keep.exists(), "{report:?}");
+    // The command the refusal printed, as printed.
+    let mut words: Vec<&str> = command.split(' ').skip(1).collect();
+    words.extend(["--output", "json"]);
+    let restored = run_cli(&words);
+    assert!(restored.status.success(), "{}", describe(&restored));
+    let report: Json = serde_json::from_slice(&restored.stdout).unwrap();
+    let report: Report = serde_json::from_value(report).unwrap();
+    assert!(report.downgrade && keep.exists() && report.replaces == preview.replaces, "{report:?}");
     assert_eq!(report.previous_backup.as_ref().map(|b| b.target.clone()), Some(keep.display().to_string()));
     assert!(equal(&connection, &backup, &k8s).await, "the restored cluster differs from the backup");
     assert!(equal(&connection, &file(&keep), &file(&safety)).await, "the safety backup is the half upgrade");
@@ -1105,4 +1130,29 @@ async fn a_failed_upgrade_is_undone_by_a_restore_allowing_the_downgrade() {
     ] {
         assert!(steps.contains(&wanted), "{steps}\nwants {wanted}");
     }
+}
+
+/// etcd has no CRDs: `--replace` already replaces every key under the prefix, so older data over
+/// newer data is written with or without `--allow-downgrade`, and the report says what it replaced.
+#[tokio::test]
+async fn an_etcd_restore_of_older_data_replaces_the_keys() {
+    let prefix = unique_prefix("etcd-downgrade");
+    let connection = etcd_only(&prefix);
+    jobs::generate(&connection, 600, 17, DataVersion::V1_31_1, &etcd(), &JobOptions::default()).await.unwrap();
+    let dir = TempDir::new().unwrap();
+    let older = file(&dir.path().join("v1-27-1.json"));
+    jobs::generate(&connection, 600, 18, DataVersion::V1_27_1, &older, &JobOptions::default()).await.unwrap();
+    let options = JobOptions {
+        replace: true,
+        allow_downgrade: true,
+        backup_to: Some(file(&dir.path().join("before.tar.gz"))),
+        ..JobOptions::default()
+    };
+    let report = jobs::restore(&connection, &older, &etcd(), &options).await.unwrap();
+    let release = linstor_db_core::schema::Release::newest_with(DataVersion::V1_27_1).version;
+    let wanted = format!("replaces LINSTOR 1.33.3 data (v1-31-1) with LINSTOR {release} data (v1-27-1)");
+    assert_eq!(report.replaces.as_deref(), Some(wanted.as_str()));
+    assert!(!report.downgrade && !report.controller_left_stopped, "{report:?}");
+    assert!(equal(&connection, &older, &etcd()).await, "the older data replaced every key");
+    assert!(report.next_steps[0].contains(&format!("LINSTOR {release} data (v1-27-1)")), "{:?}", report.next_steps);
 }
