@@ -1035,6 +1035,7 @@ async fn fail_an_upgrade_half_way() {
 #[derive(Debug, serde::Deserialize)]
 struct Report {
     downgrade: bool,
+    controller_left_stopped: bool,
     replaces: Option<String>,
     previous_backup: Option<BackupTarget>,
     next_steps: Vec<String>,
@@ -1064,7 +1065,24 @@ async fn a_failed_upgrade_is_undone_by_a_restore_allowing_the_downgrade() {
     assert_eq!(upgraded["nodes.internal.linstor.linbit.com"].1, ["v1-27-1", "v1-31-1"]);
     assert!(!equal(&connection, &backup, &k8s).await, "the half upgrade changed rows");
     let keep = dir.path().join("before-restore.tar.gz");
-    let replace = JobOptions { replace: true, backup_to: Some(file(&keep)), ..JobOptions::default() };
+    // The controller, to be stopped while writing and left stopped after the downgrade.
+    ensure_namespace("downgrade").await;
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(kube_client().await, "downgrade");
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "linstor-controller"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "linstor-controller"}},
+                 "template": {"metadata": {"labels": {"app": "linstor-controller"}},
+                              "spec": {"containers": [{"name": "linstor-controller", "image": "linstor"}]}}},
+    }))
+    .unwrap();
+    let _ = deployments.delete("linstor-controller", &Default::default()).await;
+    deployments.create(&Default::default(), &deployment).await.unwrap();
+    let replace = JobOptions {
+        replace: true,
+        backup_to: Some(file(&keep)),
+        controller: Some("downgrade/linstor-controller".into()),
+        ..JobOptions::default()
+    };
 
     // Refused without --allow-downgrade, naming the command that does it; nothing written.
     let refused = jobs::restore(&connection, &backup, &k8s, &replace).await.unwrap_err();
@@ -1072,7 +1090,7 @@ async fn a_failed_upgrade_is_undone_by_a_restore_allowing_the_downgrade() {
     assert!(matches!(refused, Error::DataVersionNotSupported { .. }), "{message}");
     let kubeconfig = KubeApiServer::shared().kubeconfig.display().to_string();
     let command = format!(
-        "linstor-db --kubeconfig {kubeconfig} restore --from {} --to k8s --replace --allow-downgrade --backup-to {}",
+        "linstor-db --kubeconfig {kubeconfig} restore --from {} --to k8s --replace --allow-downgrade --controller downgrade/linstor-controller --backup-to {}",
         dir.path().join("v1-27-1.tar.gz").display(),
         keep.display()
     );
@@ -1120,6 +1138,10 @@ async fn a_failed_upgrade_is_undone_by_a_restore_allowing_the_downgrade() {
     assert_eq!(before_upgrade["nodes.internal.linstor.linbit.com"].1, ["v1-27-1"]);
     let versions = linstor_objects(&kube_client().await, "v1", "LinstorVersion", "linstorversion");
     assert_eq!(versions.get("version").await.unwrap().data["spec"]["version"], old.k8s_last + 1);
+    let replicas = deployments.get("linstor-controller").await.unwrap().spec.unwrap().replicas;
+    deployments.delete("linstor-controller", &Default::default()).await.unwrap();
+    assert_eq!(replicas, Some(0), "the controller is left stopped: its image would migrate the data again");
+    assert!(report.controller_left_stopped, "{report:?}");
     let steps = report.next_steps.join("\n");
     let image = format!("quay.io/piraeusdatastore/piraeus-server:v{}", old.version);
     for wanted in [
@@ -1127,6 +1149,7 @@ async fn a_failed_upgrade_is_undone_by_a_restore_allowing_the_downgrade() {
         format!("--set operator.controller.controllerImage={image} --set operator.satelliteSet.satelliteImage={image}"),
         format!(r#""podTemplate":{{"spec":{{"containers":[{{"name":"linstor-controller","image":"{image}"}}]}}}}"#),
         format!("linstor-db --kubeconfig {kubeconfig} check k8s"),
+        "kubectl scale -n downgrade deployment/linstor-controller --replicas=2".to_owned(),
     ] {
         assert!(steps.contains(&wanted), "{steps}\nwants {wanted}");
     }

@@ -158,8 +158,22 @@ pub async fn restore(
     let guard = guard(stores, to, options).await?;
     report.controller = guard.stopped().cloned();
     let outcome = restore_guarded(stores, (from, to), (job, target_holds), options, &mut report).await;
-    if outcome.is_ok() && report.downgrade {
-        report.controller_left_stopped = guard.keep_stopped().is_some();
+    if report.downgrade {
+        // Also after a failure: on a cluster whose CRDs may be gone, the newer image would start a new,
+        // empty database (or migrate what is there again).
+        let stopped = guard.keep_stopped();
+        report.controller_left_stopped = stopped.is_some();
+        if let (Err(e), Some(c)) = (&outcome, &stopped) {
+            tracing::error!(
+                error = %e,
+                "the controller {ns}/{name} is left at 0 replicas: finish the restore (run it again), pin the image of LINSTOR {release}, then start it: kubectl scale -n {ns} deployment/{name} --replicas={replicas}",
+                ns = c.namespace,
+                name = c.name,
+                release = report.linstor_version,
+                replicas = c.replicas
+            );
+        }
+        outcome?;
     } else {
         finish_guarded(guard, outcome).await?;
     }
