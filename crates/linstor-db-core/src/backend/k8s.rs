@@ -876,8 +876,9 @@ impl Target for K8sTarget {
                 data_version: meta.data_version,
                 reason: format!(
                     "the cluster's LINSTOR CRDs already store newer data ({}); LINSTOR cannot go back to an older data \
-                     version. `linstor-db restore --replace --allow-downgrade` backs up the cluster, deletes its \
-                     LINSTOR CRDs and writes this data with the CRDs of its own release",
+                     version. Restore it with `linstor-db restore --from BACKUP --to k8s --replace \
+                     --allow-downgrade`, which backs up the cluster, deletes its LINSTOR CRDs and writes the \
+                     data with the CRDs of its own release",
                     newer.join(", ")
                 ),
             });

@@ -323,3 +323,73 @@ async fn changes(stores: &mut Stores<'_>, from: &StoreAddress, to: &StoreAddress
     .await?;
     Ok(per_table)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(controller_left_stopped: bool) -> RestoreReport {
+        RestoreReport {
+            source: "old.tar.gz".into(),
+            target: "k8s".into(),
+            dry_run: false,
+            linstor_version: "1.31.3".into(),
+            data_version: "v1-27-1".into(),
+            changes: Vec::new(),
+            rows: 10,
+            previous_backup: None,
+            interrupted: None,
+            controller: Some(ControllerDeployment {
+                namespace: "piraeus".into(),
+                name: "linstor-controller".into(),
+                replicas: 1,
+            }),
+            replaces: None,
+            downgrade: controller_left_stopped,
+            controller_left_stopped,
+            next_steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn next_steps_pin_the_release_of_the_restored_data_and_start_the_controller_last() {
+        let connection = Connection::default();
+        let steps = next_steps(&connection, &StoreAddress::K8s, &report(true));
+        let image = "quay.io/piraeusdatastore/piraeus-server:v1.31.3";
+        assert!(steps[0].contains("LINSTOR 1.31.3 data (v1-27-1)") && steps[0].contains("migrates it again"));
+        assert!(steps[1].contains(&format!(
+            "--set operator.controller.controllerImage={image} --set operator.satelliteSet.satelliteImage={image}"
+        )));
+        let v2 = &steps[2];
+        let patch = v2.split('\'').nth(1).unwrap_or_default();
+        let parsed: serde_json::Value = serde_json::from_str(patch).unwrap_or_default();
+        assert_eq!(parsed["spec"]["controller"]["podTemplate"]["spec"]["containers"][0]["image"], image, "{v2}");
+        let satellites = v2.split('\'').nth(3).unwrap_or_default();
+        let parsed: serde_json::Value = serde_json::from_str(satellites).unwrap_or_default();
+        assert_eq!(parsed["spec"]["podTemplate"]["spec"]["containers"][0]["name"], "linstor-satellite", "{v2}");
+        assert!(steps[3].contains("kubectl scale -n piraeus deployment/linstor-controller --replicas=1"));
+        assert!(steps[4].contains("linstor-db check k8s"));
+        let restarted = next_steps(&connection, &StoreAddress::K8s, &report(false));
+        assert!(restarted[3].contains("scaled back to 1 replicas"), "{restarted:?}");
+    }
+
+    #[test]
+    fn the_downgrade_command_carries_the_options_that_matter() {
+        let options = JobOptions {
+            replace: true,
+            controller: Some("piraeus/linstor-controller".into()),
+            backup_to: Some(StoreAddress::File("keep me.tar.gz".into())),
+            ..JobOptions::default()
+        };
+        let command = restore_command(
+            &Connection::default(),
+            (&StoreAddress::File("old.tar.gz".into()), &StoreAddress::K8s),
+            &options,
+            true,
+        );
+        assert_eq!(
+            command,
+            "linstor-db restore --from old.tar.gz --to k8s --replace --allow-downgrade --controller piraeus/linstor-controller --backup-to 'keep me.tar.gz'"
+        );
+    }
+}
