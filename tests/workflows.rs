@@ -974,3 +974,208 @@ async fn backup_prune_keeps_the_newest_complete_backups_and_never_an_incomplete_
     let kept = StoreAddress::parse("secret://prune/newer").unwrap();
     assert!(equal(&connection, &kept, &etcd()).await);
 }
+
+/// Every LINSTOR CRD in the cluster: name → (served versions, stored versions).
+async fn linstor_crd_versions() -> BTreeMap<String, (Vec<String>, Vec<String>)> {
+    let api: kube::Api<CustomResourceDefinition> = kube::Api::all(kube_client().await);
+    let list = api.list(&Default::default()).await.unwrap();
+    list.items
+        .into_iter()
+        .filter(|c| c.spec.group == "internal.linstor.linbit.com")
+        .map(|c| {
+            let served = c.spec.versions.iter().filter(|v| v.served).map(|v| v.name.clone()).collect();
+            let stored = c.status.and_then(|s| s.stored_versions).unwrap_or_default();
+            (c.metadata.name.unwrap_or_default(), (served, stored))
+        })
+        .collect()
+}
+
+fn linstor_objects(client: &kube::Client, version: &str, kind: &str, plural: &str) -> kube::Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("internal.linstor.linbit.com", version, kind);
+    kube::Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk, plural))
+}
+
+/// What a LINSTOR 1.33.3 upgrade of a v1-27-1 cluster that failed half-way leaves: its v1-31-1 CRDs
+/// (v1-31-1 stored), some nodes rewritten at v1-31-1, LinstorVersion bumped to 1.33.3's.
+async fn fail_an_upgrade_half_way() {
+    use linstor_db_core::k8s_layout;
+    use linstor_db_core::schema::Release;
+    let client = kube_client().await;
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    let apply = PatchParams::apply("linstor-1.33.3").force();
+    for table in &DataVersion::V1_31_1.schema().tables {
+        if let Some(crd) = k8s_layout::crd(table.name, DataVersion::V1_31_1) {
+            crds.patch(&table.crd_name(), &apply, &Patch::Apply(&crd)).await.unwrap();
+        }
+    }
+    let nodes_table = DataVersion::V1_31_1.schema().table("NODES").unwrap();
+    let nodes = linstor_objects(&client, "v1-31-1", &nodes_table.kind, &nodes_table.plural);
+    // The new version is served once the API server has taken in the changed CRD.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let listed = loop {
+        match nodes.list(&Default::default()).await {
+            Ok(list) => break list,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "v1-31-1 nodes never served: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(listed.items.len() >= 3, "{} nodes", listed.items.len());
+    for mut node in listed.items.into_iter().take(3) {
+        node.data["spec"]["node_flags"] = json!(4096);
+        let name = node.metadata.name.clone().unwrap();
+        nodes.replace(&name, &Default::default(), &node).await.unwrap();
+    }
+    let versions = linstor_objects(&client, "v1", "LinstorVersion", "linstorversion");
+    let mut version = versions.get("version").await.unwrap();
+    version.data["spec"]["version"] = json!(Release::newest_with(DataVersion::V1_31_1).k8s_last + 1);
+    versions.replace("version", &Default::default(), &version).await.unwrap();
+}
+
+/// The fields of a restore report the downgrade test reads.
+#[derive(Debug, serde::Deserialize)]
+struct Report {
+    downgrade: bool,
+    controller_left_stopped: bool,
+    replaces: Option<String>,
+    previous_backup: Option<BackupTarget>,
+    next_steps: Vec<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct BackupTarget {
+    target: String,
+}
+
+/// Issue 16: a failed upgrade is undone by one `restore --replace --allow-downgrade` of the backup
+/// taken before it; without the flag, or as a dry run, nothing is written.
+#[tokio::test]
+async fn a_failed_upgrade_is_undone_by_a_restore_allowing_the_downgrade() {
+    let old = linstor_db_core::schema::Release::newest_with(DataVersion::V1_27_1);
+    let _lock = cluster_lock().await;
+    reset_cluster().await;
+    let connection = connection(&unique_prefix("downgrade"));
+    let k8s = StoreAddress::K8s;
+    jobs::generate(&connection, 1200, 16, DataVersion::V1_27_1, &k8s, &JobOptions::default()).await.unwrap();
+    let dir = TempDir::new().unwrap();
+    let backup = file(&dir.path().join("v1-27-1.tar.gz"));
+    jobs::backup(&connection, &k8s, &backup, &JobOptions::default()).await.unwrap();
+    let before_upgrade = linstor_crd_versions().await;
+    fail_an_upgrade_half_way().await;
+    let upgraded = linstor_crd_versions().await;
+    assert_eq!(upgraded["nodes.internal.linstor.linbit.com"].1, ["v1-27-1", "v1-31-1"]);
+    assert!(!equal(&connection, &backup, &k8s).await, "the half upgrade changed rows");
+    let keep = dir.path().join("before-restore.tar.gz");
+    // The controller, to be stopped while writing and left stopped after the downgrade.
+    ensure_namespace("downgrade").await;
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(kube_client().await, "downgrade");
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "linstor-controller"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "linstor-controller"}},
+                 "template": {"metadata": {"labels": {"app": "linstor-controller"}},
+                              "spec": {"containers": [{"name": "linstor-controller", "image": "linstor"}]}}},
+    }))
+    .unwrap();
+    let _ = deployments.delete("linstor-controller", &Default::default()).await;
+    deployments.create(&Default::default(), &deployment).await.unwrap();
+    let replace = JobOptions {
+        replace: true,
+        backup_to: Some(file(&keep)),
+        controller: Some("downgrade/linstor-controller".into()),
+        ..JobOptions::default()
+    };
+
+    // Refused without --allow-downgrade, naming the command that does it; nothing written.
+    let refused = jobs::restore(&connection, &backup, &k8s, &replace).await.unwrap_err();
+    let message = refused.to_string();
+    assert!(matches!(refused, Error::DataVersionNotSupported { .. }), "{message}");
+    let kubeconfig = KubeApiServer::shared().kubeconfig.display().to_string();
+    let command = format!(
+        "linstor-db --kubeconfig {kubeconfig} restore --from {} --to k8s --replace --allow-downgrade --controller downgrade/linstor-controller --backup-to {}",
+        dir.path().join("v1-27-1.tar.gz").display(),
+        keep.display()
+    );
+    assert!(message.contains(&command), "{message}\nwants {command}");
+    assert!(message.contains("nothing was written"), "{message}");
+    // --allow-downgrade without --replace.
+    let alone = JobOptions { allow_downgrade: true, ..JobOptions::default() };
+    let refused = jobs::restore(&connection, &backup, &k8s, &alone).await.unwrap_err().to_string();
+    assert!(refused.contains("--allow-downgrade") && refused.contains("needs --replace"), "{refused}");
+    // The dry run tells what it replaces.
+    let dry = JobOptions { dry_run: true, ..JobOptions::default() };
+    let preview = jobs::restore(&connection, &backup, &k8s, &dry).await.unwrap();
+    assert_eq!(
+        preview.replaces.as_deref(),
+        Some(format!("replaces LINSTOR 1.33.3 data (v1-31-1) with LINSTOR {} data (v1-27-1)", old.version).as_str())
+    );
+    assert!(preview.downgrade && preview.dry_run);
+    let backup_path = dir.path().join("v1-27-1.tar.gz").display().to_string();
+    let cli_preview =
+        run_cli(&["restore", "--kubeconfig", &kubeconfig, "--from", &backup_path, "--to", "k8s", "--dry-run"]);
+    let text = String::from_utf8_lossy(&cli_preview.stdout);
+    assert!(cli_preview.status.success(), "{}", describe(&cli_preview));
+    assert!(text.contains(preview.replaces.as_deref().unwrap()) && text.contains("--allow-downgrade"), "{text}");
+    assert!(linstor_crd_versions().await == upgraded, "a refusal or dry run changed the CRDs");
+    assert!(!keep.exists(), "a refusal or dry run took a safety backup");
+    let safety = dir.path().join("half-upgraded.tar.gz");
+    jobs::backup(&connection, &k8s, &file(&safety), &JobOptions::default()).await.unwrap();
+    assert!(equal(&connection, &file(&safety), &k8s).await, "nothing in the cluster changed");
+
+    // The command the refusal printed, as printed.
+    let mut words: Vec<&str> = command.split(' ').skip(1).collect();
+    words.extend(["--output", "json"]);
+    let restored = run_cli(&words);
+    assert!(restored.status.success(), "{}", describe(&restored));
+    let report: Json = serde_json::from_slice(&restored.stdout).unwrap();
+    let report: Report = serde_json::from_value(report).unwrap();
+    assert!(report.downgrade && keep.exists() && report.replaces == preview.replaces, "{report:?}");
+    assert_eq!(report.previous_backup.as_ref().map(|b| b.target.clone()), Some(keep.display().to_string()));
+    assert!(equal(&connection, &backup, &k8s).await, "the restored cluster differs from the backup");
+    assert!(equal(&connection, &file(&keep), &file(&safety)).await, "the safety backup is the half upgrade");
+    let check = jobs::check(&connection, &k8s).await.unwrap();
+    assert!(check.check.is_clean() && check.linstor_version == old.version, "{check:?}");
+    // Only the old release runs on it: its CRDs as they were before the upgrade, LinstorVersion its number.
+    assert!(linstor_crd_versions().await == before_upgrade, "{:?}", linstor_crd_versions().await);
+    assert_eq!(before_upgrade["nodes.internal.linstor.linbit.com"].1, ["v1-27-1"]);
+    let versions = linstor_objects(&kube_client().await, "v1", "LinstorVersion", "linstorversion");
+    assert_eq!(versions.get("version").await.unwrap().data["spec"]["version"], old.k8s_last + 1);
+    let replicas = deployments.get("linstor-controller").await.unwrap().spec.unwrap().replicas;
+    deployments.delete("linstor-controller", &Default::default()).await.unwrap();
+    assert_eq!(replicas, Some(0), "the controller is left stopped: its image would migrate the data again");
+    assert!(report.controller_left_stopped, "{report:?}");
+    let steps = report.next_steps.join("\n");
+    let image = format!("quay.io/piraeusdatastore/piraeus-server:v{}", old.version);
+    for wanted in [
+        format!("LINSTOR {} data (v1-27-1)", old.version),
+        format!("--set operator.controller.controllerImage={image} --set operator.satelliteSet.satelliteImage={image}"),
+        format!(r#""podTemplate":{{"spec":{{"containers":[{{"name":"linstor-controller","image":"{image}"}}]}}}}"#),
+        format!("linstor-db --kubeconfig {kubeconfig} check k8s"),
+        "kubectl scale -n downgrade deployment/linstor-controller --replicas=2".to_owned(),
+    ] {
+        assert!(steps.contains(&wanted), "{steps}\nwants {wanted}");
+    }
+}
+
+/// etcd has no CRDs: `--replace` already replaces every key under the prefix, so older data over
+/// newer data is written with or without `--allow-downgrade`, and the report says what it replaced.
+#[tokio::test]
+async fn an_etcd_restore_of_older_data_replaces_the_keys() {
+    let prefix = unique_prefix("etcd-downgrade");
+    let connection = etcd_only(&prefix);
+    jobs::generate(&connection, 600, 17, DataVersion::V1_31_1, &etcd(), &JobOptions::default()).await.unwrap();
+    let dir = TempDir::new().unwrap();
+    let older = file(&dir.path().join("v1-27-1.json"));
+    jobs::generate(&connection, 600, 18, DataVersion::V1_27_1, &older, &JobOptions::default()).await.unwrap();
+    let options = JobOptions {
+        replace: true,
+        allow_downgrade: true,
+        backup_to: Some(file(&dir.path().join("before.tar.gz"))),
+        ..JobOptions::default()
+    };
+    let report = jobs::restore(&connection, &older, &etcd(), &options).await.unwrap();
+    let release = linstor_db_core::schema::Release::newest_with(DataVersion::V1_27_1).version;
+    let wanted = format!("replaces LINSTOR 1.33.3 data (v1-31-1) with LINSTOR {release} data (v1-27-1)");
+    assert_eq!(report.replaces.as_deref(), Some(wanted.as_str()));
+    assert!(!report.downgrade && !report.controller_left_stopped, "{report:?}");
+    assert!(equal(&connection, &older, &etcd()).await, "the older data replaced every key");
+    assert!(report.next_steps[0].contains(&format!("LINSTOR {release} data (v1-27-1)")), "{:?}", report.next_steps);
+}

@@ -19,6 +19,9 @@ type JobOptions struct {
 	Replace bool `json:"replace,omitempty"`
 	// DryRun reports what would change without writing (restore).
 	DryRun bool `json:"dry_run,omitempty"`
+	// AllowDowngrade, with Replace, restores older data over LINSTOR CRDs that store newer data (a
+	// failed upgrade): they are deleted after the safety backup and created as the backup's release has them.
+	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
 	// BackupTo is where restore and migrate keep their safety backup (a file path or secret://NS/NAME).
 	BackupTo string `json:"backup_to,omitempty"`
 	// Controller is the LINSTOR controller Deployment "NAMESPACE/NAME" to scale down while writing.
@@ -238,6 +241,14 @@ type RestoreReport struct {
 	PreviousBackup *BackupReport         `json:"previous_backup"`
 	Interrupted    *string               `json:"interrupted"` // the backup was of an interrupted write by this job
 	Controller     *ControllerDeployment `json:"controller"`
+	// Replaces is "replaces LINSTOR X data (vA) with LINSTOR Y data (vB)"; nil when the target held no database.
+	Replaces *string `json:"replaces"`
+	// Downgrade: the target's LINSTOR CRDs stored newer data and were re-created (AllowDowngrade).
+	Downgrade bool `json:"downgrade"`
+	// ControllerLeftStopped: after a downgrade the controller stays at 0 replicas until its image is pinned.
+	ControllerLeftStopped bool `json:"controller_left_stopped"`
+	// NextSteps: the release to run, how to pin its image (operator v1 and v2), start the controller, check.
+	NextSteps []string `json:"next_steps"`
 }
 
 // CompareReport are the counts of a row-by-row comparison.
@@ -320,8 +331,8 @@ func (c *Context) Backup(ctx context.Context, from, to string, opts *JobOptions)
 }
 
 // Restore writes the backup from (file, Secret, export file or store) into the store to ("":
-// connection_url of linstor.toml), verified row by row. Reads Replace, DryRun, BackupTo, Controller,
-// AllowRunningController, AcceptLostColumns, NoCheck.
+// connection_url of linstor.toml), verified row by row. Reads Replace, DryRun, AllowDowngrade, BackupTo,
+// Controller, AllowRunningController, AcceptLostColumns, NoCheck.
 func (c *Context) Restore(ctx context.Context, from, to string, opts *JobOptions) (*RestoreReport, error) {
 	args, free := cStrings(from, to)
 	defer free()

@@ -219,15 +219,18 @@ class Context:
 
     def restore(
         self, source: PathLike, target: Optional[str] = None, *, replace: bool = False, dry_run: bool = False,
-        backup_to: Optional[PathLike] = None, controller: Optional[str] = None, allow_running_controller: bool = False,
-        accept_lost_columns: bool = False, no_check: bool = False, progress: Optional[ProgressFn] = None,
+        allow_downgrade: bool = False, backup_to: Optional[PathLike] = None, controller: Optional[str] = None,
+        allow_running_controller: bool = False, accept_lost_columns: bool = False, no_check: bool = False,
+        progress: Optional[ProgressFn] = None,
     ) -> dict:
         """Writes a backup (file, Secret, export file or store) into ``target``, verified row by row. A backup
         whose objects lack columns the API server pruned is refused unless ``accept_lost_columns``; data
         LINSTOR would refuse to load is refused (``RefusedError``) before anything is written, unless
-        ``no_check``."""
+        ``no_check``. ``allow_downgrade`` (with ``replace``) writes older data over LINSTOR CRDs that store newer
+        data (a failed upgrade): they are deleted after the safety backup and created as the backup's release
+        has them; the report's ``next_steps`` say which release must run and how to pin its image."""
         options = self._options(
-            replace=replace, dry_run=dry_run, backup_to=os.fspath(backup_to) if backup_to else None,
+            replace=replace, dry_run=dry_run, allow_downgrade=allow_downgrade, backup_to=os.fspath(backup_to) if backup_to else None,
             controller=controller, allow_running_controller=allow_running_controller,
             accept_lost_columns=accept_lost_columns, no_check=no_check,
         )

@@ -132,6 +132,12 @@ pub enum Command {
         /// Print what would change per table; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --replace: restore older data over a cluster whose LINSTOR CRDs store newer data (a
+        /// failed upgrade). The cluster is backed up, its LINSTOR CRDs are deleted and created as the
+        /// backup's LINSTOR release has them; then that release (and no newer) must run. On etcd,
+        /// --replace already replaces every key, so this changes nothing there.
+        #[arg(long)]
+        allow_downgrade: bool,
         /// Restore a backup whose objects the API server returned at an older version than it stores
         /// (kubectl's preferred version), without the columns it pruned; LINSTOR recomputes or loses them.
         #[arg(long)]

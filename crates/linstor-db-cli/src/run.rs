@@ -60,10 +60,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup(args) => backup(global, args).await,
-        Command::Restore { from, to, replace, dry_run, accept_lost_columns, backup_to, check, controller } => {
+        Command::Restore {
+            from,
+            to,
+            replace,
+            dry_run,
+            allow_downgrade,
+            accept_lost_columns,
+            backup_to,
+            check,
+            controller,
+        } => {
             let (address, connection) = resolve(global, to.as_deref())?;
             let (mut options, bar) = job_options(global, "restore", *replace);
             options.dry_run = *dry_run;
+            options.allow_downgrade = *allow_downgrade;
             options.accept_lost_columns = *accept_lost_columns;
             options.backup_to = backup_to.as_deref().map(StoreAddress::parse_backup_target).transpose()?;
             apply_controller(&mut options, controller);
@@ -247,7 +258,14 @@ fn age(seconds: i64) -> String {
 fn print_restore(global: &Global, report: &RestoreReport) -> anyhow::Result<ExitCode> {
     let mut text = String::new();
     if report.dry_run {
-        writeln!(text, "dry run: restoring {} into {} would change:", report.source, report.target)?;
+        writeln!(text, "dry run: restoring {} into {}", report.source, report.target)?;
+        if let Some(replaces) = &report.replaces {
+            writeln!(text, "  {replaces}")?;
+        }
+        if report.downgrade {
+            writeln!(text, "  the cluster's LINSTOR CRDs store newer data: the restore needs --replace --allow-downgrade, which deletes and re-creates them")?;
+        }
+        writeln!(text, "would change:")?;
         for c in report.changes.iter().filter(|c| c.add + c.remove + c.change > 0) {
             writeln!(text, "  {:<40} +{} -{} ~{}", c.table, c.add, c.remove, c.change)?;
         }
@@ -270,12 +288,30 @@ fn print_restore(global: &Global, report: &RestoreReport) -> anyhow::Result<Exit
                 report.target
             )?;
         }
-        if let Some(c) = &report.controller {
+        if let Some(replaces) = &report.replaces {
+            writeln!(text, "the restore {replaces}")?;
+        }
+        if report.downgrade {
             writeln!(
+                text,
+                "the cluster's LINSTOR CRDs were deleted and created as LINSTOR {} has them",
+                report.linstor_version
+            )?;
+        }
+        match &report.controller {
+            Some(c) if report.controller_left_stopped => {
+                writeln!(text, "controller {}/{} was stopped and left at 0 replicas", c.namespace, c.name)?
+            }
+            Some(c) => writeln!(
                 text,
                 "controller {}/{} was stopped and scaled back to {} replicas",
                 c.namespace, c.name, c.replicas
-            )?;
+            )?,
+            None => {}
+        }
+        writeln!(text, "next steps:")?;
+        for (i, step) in report.next_steps.iter().enumerate() {
+            writeln!(text, "  {}. {step}", i + 1)?;
         }
     }
     print_result(global.output, global.quiet, &text, &serde_json::to_value(report)?)?;

@@ -453,9 +453,17 @@ lsdb_status lsdb_backup(const lsdb_context *ctx,
  * holding a database is refused unless `replace`, and then backed up first (to `backup_to`); the
  * result is verified row by row; a backup whose objects lack columns the API server pruned is refused
  * unless `accept_lost_columns`, and data LINSTOR would refuse to load is refused (LSDB_STATUS_REFUSED)
- * before anything is written. Options read: `replace`, `dry_run`, `backup_to`, `controller`,
- * `allow_running_controller`, `accept_lost_columns`, `no_check`. Report: `{source, target, dry_run,
- * linstor_version, data_version, changes: [{table, add, remove, change}], rows, previous_backup, controller}`.
+ * before anything is written. A k8s target whose LINSTOR CRDs store newer data than the backup (a
+ * failed upgrade) is refused unless `replace` and `allow_downgrade`: then, after the safety backup,
+ * its LINSTOR CRDs are deleted and created as the backup's release has them, and the controller
+ * stopped by `controller` is left at 0 replicas (its image would migrate the data again). On etcd
+ * `replace` already replaces every key; `allow_downgrade` changes nothing there. `allow_downgrade`
+ * without `replace` is refused. Options read: `replace`, `dry_run`, `allow_downgrade`, `backup_to`,
+ * `controller`, `allow_running_controller`, `accept_lost_columns`, `no_check`. Report: `{source,
+ * target, dry_run, linstor_version, data_version, changes: [{table, add, remove, change}], rows,
+ * previous_backup, controller, replaces ("replaces LINSTOR X data (vA) with LINSTOR Y data (vB)" or
+ * null), downgrade, controller_left_stopped, next_steps: [text]}` (next_steps: the LINSTOR release
+ * to run, how to pin its image with operator v1 and v2, start the controller, check).
  *
  * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
  * Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.

@@ -176,6 +176,7 @@ impl Job<'_> {
         Ok(JobOptions {
             replace: options.replace,
             dry_run: options.dry_run,
+            allow_downgrade: options.allow_downgrade,
             backup_to,
             controller: options.controller.clone(),
             allow_running_controller: options.allow_running_controller,
@@ -224,6 +225,8 @@ pub(crate) struct OptionsJson {
     pub replace: bool,
     /// Report what would change without writing (restore).
     pub dry_run: bool,
+    /// With `replace`: restore older data over LINSTOR CRDs that store newer data (restore).
+    pub allow_downgrade: bool,
     /// Where restore and migrate keep their safety backup.
     pub backup_to: Option<String>,
     /// The controller Deployment `NAMESPACE/NAME` to scale down while writing.

@@ -81,6 +81,13 @@ impl ControllerGuard {
         self.scaled.as_ref()
     }
 
+    /// Leaves the Deployment this guard stopped at 0 replicas (after a downgrade its image would
+    /// migrate the data again) and returns it, for the operator to start once its image is pinned.
+    pub fn keep_stopped(mut self) -> Option<ControllerDeployment> {
+        self.store = None;
+        self.scaled.take()
+    }
+
     /// Puts the replicas of a Deployment this guard stopped back.
     pub async fn release(mut self) -> Result<()> {
         let (Some(store), Some(scaled)) = (self.store.take(), self.scaled.take()) else { return Ok(()) };

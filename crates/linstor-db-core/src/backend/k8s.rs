@@ -49,6 +49,8 @@ const FIELD_MANAGER: &str = "linstor-db";
 /// Annotation on `LinstorVersion` naming the job that writes the cluster now ([`super::lock`]),
 /// renewed while it writes. LINSTOR never reads it.
 pub const WRITER_ANNOTATION: &str = "linstor-db/writer";
+/// How long [`K8sStore::delete_all_crds`] waits for the API server to remove the CRDs and their objects.
+const CRD_DELETION_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How to reach the API server and how hard to push it.
 #[derive(Debug, Clone)]
@@ -182,16 +184,39 @@ impl K8sStore {
         }
         // Deletion is asynchronous (the API server first removes every custom resource): report
         // success only once the CRDs are gone.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        let deadline = tokio::time::Instant::now() + CRD_DELETION_TIMEOUT;
         for name in &deleted {
             while self.retry("get", name, || api.get_opt(name)).await?.is_some() {
                 if tokio::time::Instant::now() > deadline {
-                    return Err(Error::Internal(format!("CRD {name} was not deleted within 300 s")));
+                    return Err(Error::Refused(format!(
+                        "the API server did not finish deleting CRD {name} within {} s (it deletes its custom \
+                         resources first; a finalizer may hold one: kubectl get {name} -o yaml)",
+                        CRD_DELETION_TIMEOUT.as_secs()
+                    )));
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
         Ok(deleted)
+    }
+
+    /// Existing CRDs storing a newer data version than `version`: LINSTOR cannot go back, so only a
+    /// restore that deletes every LINSTOR CRD first (`--allow-downgrade`) can write `version` here.
+    pub async fn newer_stored_versions(&self, version: DataVersion) -> Result<Vec<String>> {
+        let api = self.crd_api();
+        let mut newer = Vec::new();
+        for table in &version.schema().tables {
+            let name = table.crd_name();
+            let crd = self.retry("get", &format!("customresourcedefinition {name}"), || api.get_opt(&name)).await?;
+            let stored = crd.and_then(|c| c.status).and_then(|s| s.stored_versions).unwrap_or_default();
+            // Versions before v1-19-1 are older, not newer: they are handled by `recreate_if_obsolete`.
+            for v in stored {
+                if v.parse::<DataVersion>().is_ok_and(|v| v > version) {
+                    newer.push(format!("{name} stores {v}"));
+                }
+            }
+        }
+        Ok(newer)
     }
 
     fn table_api(&self, table: &Table, version: &str) -> Api<DynamicObject> {
@@ -913,25 +938,6 @@ impl K8sTarget {
         }
         Ok(None)
     }
-
-    /// Existing CRDs storing a newer data version than `version` (LINSTOR cannot go back).
-    async fn newer_stored_versions(&self, version: DataVersion) -> Result<Vec<String>> {
-        let api = self.store.crd_api();
-        let mut newer = Vec::new();
-        for table in &version.schema().tables {
-            let name = table.crd_name();
-            let crd =
-                self.store.retry("get", &format!("customresourcedefinition {name}"), || api.get_opt(&name)).await?;
-            let stored = crd.and_then(|c| c.status).and_then(|s| s.stored_versions).unwrap_or_default();
-            // Versions before v1-19-1 are older, not newer: they are handled by `recreate_if_obsolete`.
-            for v in stored {
-                if v.parse::<DataVersion>().is_ok_and(|v| v > version) {
-                    newer.push(format!("{name} stores {v}"));
-                }
-            }
-        }
-        Ok(newer)
-    }
 }
 
 #[async_trait]
@@ -961,14 +967,16 @@ impl Target for K8sTarget {
                 return Err(Error::TargetNotEmpty { store, detail: format!("{crd} holds custom resources") });
             }
         }
-        let newer = self.newer_stored_versions(meta.data_version).await?;
+        let newer = self.store.newer_stored_versions(meta.data_version).await?;
         if !newer.is_empty() {
             return Err(Error::DataVersionNotSupported {
                 store,
                 data_version: meta.data_version,
                 reason: format!(
                     "the cluster's LINSTOR CRDs already store newer data ({}); LINSTOR cannot go back to an older data \
-                     version. Import into a cluster without LINSTOR CRDs, or delete them first",
+                     version. Restore it with `linstor-db restore --from BACKUP --to k8s --replace \
+                     --allow-downgrade`, which backs up the cluster, deletes its LINSTOR CRDs and writes the \
+                     data with the CRDs of its own release",
                     newer.join(", ")
                 ),
             });

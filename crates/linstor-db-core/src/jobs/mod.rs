@@ -44,6 +44,10 @@ pub struct JobOptions {
     pub replace: bool,
     /// Report what would change without writing anything (restore).
     pub dry_run: bool,
+    /// Restore older data over a cluster whose LINSTOR CRDs store newer data (a failed upgrade): with
+    /// `replace`, the CRDs are deleted after the safety backup and created as the backup's release
+    /// has them (restore; k8s only, etcd's `replace` already replaces every key).
+    pub allow_downgrade: bool,
     /// Where restore and migrate keep the safety backup they take first (default: a timestamped
     /// file in the working directory).
     pub backup_to: Option<StoreAddress>,

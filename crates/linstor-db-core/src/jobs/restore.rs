@@ -30,6 +30,17 @@ pub struct RestoreReport {
     pub interrupted: Option<String>,
     /// The controller Deployment stopped and started again, if any.
     pub controller: Option<ControllerDeployment>,
+    /// What the target's data is replaced with: "replaces LINSTOR X data (vA) with LINSTOR Y data (vB)";
+    /// `None` when the target held no database.
+    pub replaces: Option<String>,
+    /// The target's LINSTOR CRDs store newer data than the backup (a failed upgrade): they are deleted
+    /// and created as the backup's release has them (`allow_downgrade`).
+    pub downgrade: bool,
+    /// After a downgrade the controller (`controller`) is left at 0 replicas: started with its current
+    /// image it would migrate the data again. `next_steps` says how to pin the image and start it.
+    pub controller_left_stopped: bool,
+    /// What the operator does next, in order (empty in a dry run).
+    pub next_steps: Vec<String>,
 }
 
 /// Row changes in one table.
@@ -56,6 +67,12 @@ pub async fn restore(
     options: &JobOptions,
 ) -> Result<RestoreReport> {
     require_database(to, "restore")?;
+    if options.allow_downgrade && !options.replace {
+        return Err(Error::InvalidArgument(format!(
+            "--allow-downgrade deletes the LINSTOR CRDs of {to} before writing, so it needs --replace: {}",
+            restore_command(connection, (from, to), options, true)
+        )));
+    }
     let mut stores = Stores::new(connection);
     let stores = &mut stores;
     step(options, "check backup");
@@ -81,7 +98,24 @@ pub async fn restore(
         previous_backup: None,
         interrupted: meta.interrupted.clone(),
         controller: None,
+        replaces: None,
+        downgrade: false,
+        controller_left_stopped: false,
+        next_steps: Vec::new(),
     };
+    if target_holds == Holds::Database {
+        let held = stores.source(to).await?.open().await?;
+        report.replaces = Some(format!(
+            "replaces LINSTOR {} data ({}) with LINSTOR {} data ({})",
+            held.linstor_version, held.data_version, meta.linstor_version, meta.data_version
+        ));
+    }
+    let newer = match to {
+        StoreAddress::K8s => stores.k8s().await?.newer_stored_versions(meta.data_version).await?,
+        // etcd has no CRDs: `replace` deletes every key under the prefix, whatever data version it held.
+        _ => Vec::new(),
+    };
+    report.downgrade = !newer.is_empty();
     if options.dry_run {
         report.changes = match target_holds {
             Holds::Database => changes(stores, from, to).await?,
@@ -91,6 +125,20 @@ pub async fn restore(
                 .collect(),
         };
         return Ok(report);
+    }
+    if report.downgrade && !options.allow_downgrade {
+        return Err(Error::DataVersionNotSupported {
+            store: to.to_string(),
+            data_version: meta.data_version,
+            reason: format!(
+                "the cluster's LINSTOR CRDs already store newer data ({}); LINSTOR cannot go back to an older data \
+                 version, and nothing was written. To back up the cluster, delete its LINSTOR CRDs and write this \
+                 backup with the CRDs of LINSTOR {}: {}",
+                newer.join(", "),
+                meta.linstor_version,
+                restore_command(connection, (from, to), options, true)
+            ),
+        });
     }
     if target_holds == Holds::Database && !options.replace {
         return Err(Error::TargetNotEmpty {
@@ -110,8 +158,103 @@ pub async fn restore(
     let guard = guard(stores, to, options).await?;
     report.controller = guard.stopped().cloned();
     let outcome = restore_guarded(stores, (from, to), (job, target_holds), options, &mut report).await;
-    finish_guarded(guard, outcome).await?;
+    if report.downgrade {
+        // Also after a failure: on a cluster whose CRDs may be gone, the newer image would start a new,
+        // empty database (or migrate what is there again).
+        let stopped = guard.keep_stopped();
+        report.controller_left_stopped = stopped.is_some();
+        if let (Err(e), Some(c)) = (&outcome, &stopped) {
+            tracing::error!(
+                error = %e,
+                "the controller {ns}/{name} is left at 0 replicas: finish the restore (run it again), pin the image of LINSTOR {release}, then start it: kubectl scale -n {ns} deployment/{name} --replicas={replicas}",
+                ns = c.namespace,
+                name = c.name,
+                release = report.linstor_version,
+                replicas = c.replicas
+            );
+        }
+        outcome?;
+    } else {
+        finish_guarded(guard, outcome).await?;
+    }
+    report.next_steps = next_steps(connection, to, &report);
     Ok(report)
+}
+
+/// `linstor-db restore` of `from` into `to` with the options given (and `--allow-downgrade` if
+/// `downgrade`), as it runs.
+fn restore_command(
+    connection: &Connection,
+    (from, to): (&StoreAddress, &StoreAddress),
+    options: &JobOptions,
+    downgrade: bool,
+) -> String {
+    let (from, to) = (from.to_string(), to.to_string());
+    let mut args = vec!["restore", "--from", &from, "--to", &to, "--replace"];
+    if downgrade {
+        args.push("--allow-downgrade");
+    }
+    if let Some(controller) = &options.controller {
+        args.extend(["--controller", controller]);
+    }
+    let backup_to = options.backup_to.as_ref().map(StoreAddress::to_string);
+    if let Some(backup_to) = &backup_to {
+        args.extend(["--backup-to", backup_to]);
+    }
+    if options.accept_lost_columns {
+        args.push("--accept-lost-columns");
+    }
+    if options.no_check {
+        args.push("--no-check");
+    }
+    connection.command(&args)
+}
+
+/// Piraeus' LINSTOR image, the example of the image to pin.
+const PIRAEUS_SERVER_IMAGE: &str = "quay.io/piraeusdatastore/piraeus-server";
+
+/// The steps after a restore: run the release the data belongs to (pinned, for both operators), start
+/// the controller, check.
+fn next_steps(connection: &Connection, to: &StoreAddress, report: &RestoreReport) -> Vec<String> {
+    let release = &report.linstor_version;
+    let image = format!("{PIRAEUS_SERVER_IMAGE}:v{release}");
+    let mut steps = vec![
+        format!(
+            "The restored data is LINSTOR {release} data ({}): the LINSTOR controller must run LINSTOR {release} (or a release with the same data version). A newer release migrates it again when it starts; an older one refuses it.",
+            report.data_version
+        ),
+        format!(
+            "Piraeus operator v1 (Helm): helm upgrade RELEASE piraeus-charts/piraeus --reuse-values --set operator.controller.controllerImage={image} --set operator.satelliteSet.satelliteImage={image}"
+        ),
+        format!(
+            r#"Piraeus operator v2: kubectl patch linstorcluster linstorcluster --type merge -p '{{"spec":{{"controller":{{"podTemplate":{{"spec":{{"containers":[{{"name":"linstor-controller","image":"{image}"}}]}}}}}}}}}}' and for the satellites: echo '{{"apiVersion":"piraeus.io/v1","kind":"LinstorSatelliteConfiguration","metadata":{{"name":"linstor-release-pin"}},"spec":{{"podTemplate":{{"spec":{{"containers":[{{"name":"linstor-satellite","image":"{image}"}}]}}}}}}}}' | kubectl apply -f -"#
+        ),
+    ];
+    match &report.controller {
+        Some(c) if report.controller_left_stopped => steps.push(format!(
+            "The controller {ns}/{name} was left at 0 replicas: once its image is LINSTOR {release}, start it: kubectl scale -n {ns} deployment/{name} --replicas={}",
+            c.replicas,
+            ns = c.namespace,
+            name = c.name
+        )),
+        Some(c) => steps.push(format!(
+            "The controller {}/{} was scaled back to {} replicas: if its image is not LINSTOR {release}, pin it as above (it restarts with the new image).",
+            c.namespace, c.name, c.replicas
+        )),
+        None => steps.push(format!("Start the LINSTOR controller (LINSTOR {release}).")),
+    }
+    steps.push(format!(
+        "Check it: {}; linstor node list; linstor resource list-volumes; linstor error-reports list",
+        connection.command(&["check", &to.to_string()])
+    ));
+    if let Some(previous) = &report.previous_backup {
+        steps.push(format!(
+            "Keep {} (what {to} held before) until LINSTOR runs well on the restored data; `{}` gives it back.",
+            previous.target,
+            connection.command(&["restore", "--from", &previous.target, "--to", &to.to_string(), "--replace"])
+        ));
+    }
+    steps
 }
 
 async fn restore_guarded(
@@ -123,6 +266,25 @@ async fn restore_guarded(
 ) -> Result<()> {
     let keep = options.backup_to.clone().unwrap_or_else(|| default_backup_file("before-restore"));
     report.previous_backup = back_up_replaced(stores, to, (&target_holds, &job), &keep, options).await?;
+    if report.downgrade {
+        // LINSTOR's own recovery from a failed upgrade: its CRDs go, with every object, and are
+        // created again below as the backup's release has them (served and stored versions).
+        step(options, "delete the LINSTOR CRDs");
+        let connection = stores.connection();
+        stores.k8s().await?.delete_all_crds().await.map_err(|e| {
+            let undo = match &report.previous_backup {
+                Some(previous) => format!(
+                    "; {} holds what it held: `{}` gives it back",
+                    previous.target,
+                    connection.command(&["restore", "--from", &previous.target, "--to", &to.to_string(), "--replace"])
+                ),
+                None => String::new(),
+            };
+            Error::Refused(format!(
+                "deleting the LINSTOR CRDs of {to} failed ({e}). Run this restore again to finish it{undo}"
+            ))
+        })?;
+    }
     step(options, "restore");
     let mut source = stores.source(from).await?;
     let mut target = stores.target(to).await?;
@@ -160,4 +322,74 @@ async fn changes(stores: &mut Stores<'_>, from: &StoreAddress, to: &StoreAddress
     })
     .await?;
     Ok(per_table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(controller_left_stopped: bool) -> RestoreReport {
+        RestoreReport {
+            source: "old.tar.gz".into(),
+            target: "k8s".into(),
+            dry_run: false,
+            linstor_version: "1.31.3".into(),
+            data_version: "v1-27-1".into(),
+            changes: Vec::new(),
+            rows: 10,
+            previous_backup: None,
+            interrupted: None,
+            controller: Some(ControllerDeployment {
+                namespace: "piraeus".into(),
+                name: "linstor-controller".into(),
+                replicas: 1,
+            }),
+            replaces: None,
+            downgrade: controller_left_stopped,
+            controller_left_stopped,
+            next_steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn next_steps_pin_the_release_of_the_restored_data_and_start_the_controller_last() {
+        let connection = Connection::default();
+        let steps = next_steps(&connection, &StoreAddress::K8s, &report(true));
+        let image = "quay.io/piraeusdatastore/piraeus-server:v1.31.3";
+        assert!(steps[0].contains("LINSTOR 1.31.3 data (v1-27-1)") && steps[0].contains("migrates it again"));
+        assert!(steps[1].contains(&format!(
+            "--set operator.controller.controllerImage={image} --set operator.satelliteSet.satelliteImage={image}"
+        )));
+        let v2 = &steps[2];
+        let patch = v2.split('\'').nth(1).unwrap_or_default();
+        let parsed: serde_json::Value = serde_json::from_str(patch).unwrap_or_default();
+        assert_eq!(parsed["spec"]["controller"]["podTemplate"]["spec"]["containers"][0]["image"], image, "{v2}");
+        let satellites = v2.split('\'').nth(3).unwrap_or_default();
+        let parsed: serde_json::Value = serde_json::from_str(satellites).unwrap_or_default();
+        assert_eq!(parsed["spec"]["podTemplate"]["spec"]["containers"][0]["name"], "linstor-satellite", "{v2}");
+        assert!(steps[3].contains("kubectl scale -n piraeus deployment/linstor-controller --replicas=1"));
+        assert!(steps[4].contains("linstor-db check k8s"));
+        let restarted = next_steps(&connection, &StoreAddress::K8s, &report(false));
+        assert!(restarted[3].contains("scaled back to 1 replicas"), "{restarted:?}");
+    }
+
+    #[test]
+    fn the_downgrade_command_carries_the_options_that_matter() {
+        let options = JobOptions {
+            replace: true,
+            controller: Some("piraeus/linstor-controller".into()),
+            backup_to: Some(StoreAddress::File("keep me.tar.gz".into())),
+            ..JobOptions::default()
+        };
+        let command = restore_command(
+            &Connection::default(),
+            (&StoreAddress::File("old.tar.gz".into()), &StoreAddress::K8s),
+            &options,
+            true,
+        );
+        assert_eq!(
+            command,
+            "linstor-db restore --from old.tar.gz --to k8s --replace --allow-downgrade --controller piraeus/linstor-controller --backup-to 'keep me.tar.gz'"
+        );
+    }
 }
