@@ -321,3 +321,33 @@ fn shell_completions_and_the_man_page_name_every_subcommand() {
         assert!(page.contains(&format!("linstor\\-db\\-{}", sub.replace('-', "\\-"))), "the man page lacks {sub}");
     }
 }
+
+#[test]
+fn verify_and_diff_compare_an_upgrade_row_by_row() {
+    let dir = TempDir::new().unwrap();
+    let (old, new, changed) =
+        (dir.path().join("v1-31-1.json"), dir.path().join("v1-33-1.json"), dir.path().join("changed.json"));
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    ok(&["generate", "--rows", "800", "--data-version", "v1-31-1", "--to", &path(&old)]);
+    ok(&["generate", "--rows", "800", "--data-version", "v1-33-1", "--to", &path(&new)]);
+    let output = ok(&["verify", &path(&old), &path(&new)]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("equal: "), "{stdout}");
+    assert!(stdout.contains("data versions v1-31-1 / v1-33-1: rows compared as v1-33-1 holds them"), "{stdout}");
+
+    // One row renamed in the upgraded database: diff names it, verify exits 1.
+    let text = std::fs::read_to_string(&new).unwrap();
+    let node = text.split("\"node_name\":\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let renamed =
+        text.replacen(&format!("\"node_dsp_name\":\"{}\"", node.to_lowercase()), "\"node_dsp_name\":\"renamed\"", 1);
+    assert_ne!(renamed, text, "a node's display name to change");
+    std::fs::write(&changed, renamed).unwrap();
+    let output = run_cli(&["diff", &path(&old), &path(&changed)]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stdout.contains(&format!("~ NODES {node}: NODE_DSP_NAME: \"{}\" -> \"renamed\"", node.to_lowercase())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("different: 1 differences"), "{stdout}");
+}

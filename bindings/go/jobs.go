@@ -110,8 +110,8 @@ func (c *ColumnChange) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Difference is one difference between side A and side B. Kind is "data_version" (A and B are the
-// data versions), "only_in_a", "only_in_b" or "changed" (Table and Key set; Columns for "changed").
+// Difference is one difference between side A and side B. Kind is "only_in_a", "only_in_b" or
+// "changed" (Table and Key set; Columns for "changed").
 type Difference struct {
 	Kind    string         `json:"kind"`
 	A       string         `json:"a,omitempty"`
@@ -132,6 +132,19 @@ type VerifyReport struct {
 	Equal                     bool              `json:"equal"`
 	FirstDifferences          []Difference      `json:"first_differences"`
 	FirstDifferencesTruncated bool              `json:"first_differences_truncated"`
+	// DataVersions is [A's, B's] when they differ: rows are then compared as the newer version holds them.
+	DataVersions []string `json:"data_versions"`
+	// Notes are not differences: what the migration between the data versions does on purpose
+	// (Kind "expected") and what is worth telling (Kind "noticed").
+	Notes []CompareNote `json:"notes"`
+}
+
+// CompareNote is a finding of a comparison that is not a difference.
+type CompareNote struct {
+	Kind   string `json:"kind"`
+	Table  string `json:"table"`
+	Key    string `json:"key"`
+	Detail string `json:"detail"`
 }
 
 // Export writes the store from ("" : connection_url of linstor.toml) to a LINSTOR export-db JSON file.

@@ -504,6 +504,16 @@ async fn compare(global: &Global, a: &str, b: &str, each: bool) -> anyhow::Resul
                 writeln!(stdout, "  {table}: {diffs}")?;
             }
         }
+        if let Some((version_a, version_b)) = &report.data_versions {
+            writeln!(
+                stdout,
+                "  data versions {version_a} / {version_b}: rows compared as {} holds them (columns it added at LINSTOR's defaults)",
+                version_a.max(version_b)
+            )?;
+        }
+        for note in &report.notes {
+            writeln!(stdout, "  {note}")?;
+        }
         let (repeated_a, repeated_b) = report.repeated_rows;
         for (repeated, store) in [(repeated_a, &report.a), (repeated_b, &report.b)] {
             if repeated > 0 {

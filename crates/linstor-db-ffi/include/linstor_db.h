@@ -393,8 +393,12 @@ lsdb_status lsdb_info(const lsdb_context *ctx, const char *store, char **report_
  * Compares the stores `a` and `b` row by row (by table and primary key). Different stores are a
  * successful result, not an error. Options read: `max_differences` (default 100). Report:
  * `{a, b, rows_a, rows_b, differences, tables: [[table, rows_a, rows_b, differences]], equal,
- * first_differences: [{kind, …}], first_differences_truncated}` where `kind` is `data_version`,
- * `only_in_a`, `only_in_b` or `changed`. linstor.toml settings (config dir) apply to both stores.
+ * first_differences: [{kind, …}], first_differences_truncated, data_versions, notes}` where `kind`
+ * is `only_in_a`, `only_in_b` or `changed`. Stores of different data versions are compared row by
+ * row as the newer version holds them: `data_versions` is then `[a, b]` (else null), and `notes`
+ * lists `{kind: "expected" | "noticed", table, key, detail}` (what the migration does on purpose,
+ * what is worth telling), which are not differences. linstor.toml settings (config dir) apply to
+ * both stores.
  *
  * Ownership: on success `*report_json` is a new string to free with lsdb_string_free, else NULL.
  * Thread safety: blocks until the job ends; cancel from any thread; see "Jobs" at the top.

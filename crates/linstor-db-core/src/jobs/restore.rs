@@ -311,7 +311,6 @@ async fn changes(stores: &mut Stores<'_>, from: &StoreAddress, to: &StoreAddress
             Difference::OnlyInA { table, .. } => (table, |t| t.add += 1),
             Difference::OnlyInB { table, .. } => (table, |t| t.remove += 1),
             Difference::Changed { table, .. } => (table, |t| t.change += 1),
-            Difference::DataVersion { .. } => return,
         };
         if per_table.last().is_none_or(|t| t.table != table) {
             per_table.push(TableChanges { table: table.to_owned(), ..TableChanges::default() });

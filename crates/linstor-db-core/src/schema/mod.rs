@@ -5,6 +5,7 @@
 
 mod served;
 mod tables;
+pub mod upgrade;
 mod versions;
 
 use std::fmt;
