@@ -534,15 +534,7 @@ async fn running_controller_is_refused_or_stopped_and_started_again() {
     ensure_namespace("piraeus").await;
     let client = kube_client().await;
     let deployments: kube::Api<Deployment> = kube::Api::namespaced(client.clone(), "piraeus");
-    let deployment: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "linstor-controller"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "linstor-controller"}},
-                 "template": {"metadata": {"labels": {"app": "linstor-controller"}},
-                              "spec": {"containers": [{"name": "linstor-controller", "image": "linstor"}]}}},
-    }))
-    .unwrap();
-    let _ = deployments.delete("linstor-controller", &Default::default()).await;
-    deployments.create(&Default::default(), &deployment).await.unwrap();
+    create_controller_deployment(&deployments).await;
     let replicas = || async { deployments.get("linstor-controller").await.unwrap().spec.unwrap().replicas };
 
     let prefix = unique_prefix("controller");
@@ -1068,15 +1060,7 @@ async fn a_failed_upgrade_is_undone_by_a_restore_allowing_the_downgrade() {
     // The controller, to be stopped while writing and left stopped after the downgrade.
     ensure_namespace("downgrade").await;
     let deployments: kube::Api<Deployment> = kube::Api::namespaced(kube_client().await, "downgrade");
-    let deployment: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "linstor-controller"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "linstor-controller"}},
-                 "template": {"metadata": {"labels": {"app": "linstor-controller"}},
-                              "spec": {"containers": [{"name": "linstor-controller", "image": "linstor"}]}}},
-    }))
-    .unwrap();
-    let _ = deployments.delete("linstor-controller", &Default::default()).await;
-    deployments.create(&Default::default(), &deployment).await.unwrap();
+    create_controller_deployment(&deployments).await;
     let replace = JobOptions {
         replace: true,
         backup_to: Some(file(&keep)),
@@ -1178,4 +1162,17 @@ async fn an_etcd_restore_of_older_data_replaces_the_keys() {
     assert!(!report.downgrade && !report.controller_left_stopped, "{report:?}");
     assert!(equal(&connection, &older, &etcd()).await, "the older data replaced every key");
     assert!(report.next_steps[0].contains(&format!("LINSTOR {release} data (v1-27-1)")), "{:?}", report.next_steps);
+}
+
+/// A LINSTOR controller Deployment with 2 replicas (made anew) in the namespace of `deployments`.
+async fn create_controller_deployment(deployments: &kube::Api<Deployment>) {
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "linstor-controller"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "linstor-controller"}},
+                 "template": {"metadata": {"labels": {"app": "linstor-controller"}},
+                              "spec": {"containers": [{"name": "linstor-controller", "image": "linstor"}]}}},
+    }))
+    .unwrap();
+    let _ = deployments.delete("linstor-controller", &Default::default()).await;
+    deployments.create(&Default::default(), &deployment).await.unwrap();
 }
